@@ -1,0 +1,82 @@
+/**
+ * The Worker's bindings and its typed configuration (CONTRACT §10). Vars are
+ * strings in wrangler.toml; `config(env)` parses them once per isolate, with
+ * the contract's defaults, and refuses a value that makes no sense rather
+ * than running with it.
+ */
+export interface Env {
+  DB: D1Database;
+  /** Secret: the root admin key. */
+  HEIMDALL_ROOT_KEY?: string;
+  /** Secret: seals the private signing keys kept in D1. */
+  HEIMDALL_KEY_ENCRYPTION_KEY?: string;
+  ISSUER?: string;
+  PUBLIC_BASE_URL?: string;
+  BASE_PATH?: string;
+  LOGIN_MAX_FAILURES?: string;
+  ACCESS_TOKEN_TTL_SECONDS?: string;
+  RATE_LIMIT_ADMIN_PER_MIN?: string;
+  RATE_LIMIT_TOKEN_PER_MIN?: string;
+  RATE_LIMIT_AUTHORIZE_PER_MIN?: string;
+  RATE_LIMIT_WINDOW_SECONDS?: string;
+  SIGNING_KEY_ROTATION_DAYS?: string;
+}
+
+export interface Config {
+  /** Empty: the public base of each request. */
+  issuer: string;
+  /** Origin such as `https://api.productcraft.co`; empty: the request's origin. */
+  publicBaseUrl: string;
+  /** Path prefix such as `/heimdall`; empty by default. */
+  basePath: string;
+  loginMaxFailures: number;
+  accessTokenTtlSeconds: number;
+  rateLimits: { admin: number; token: number; authorize: number; windowSeconds: number };
+  signingKeyRotationDays: number;
+}
+
+const cache = new WeakMap<object, Config>();
+
+export function config(env: Env): Config {
+  let parsed = cache.get(env);
+  if (!parsed) {
+    parsed = parseConfig(env);
+    cache.set(env, parsed);
+  }
+  return parsed;
+}
+
+function parseConfig(env: Env): Config {
+  return {
+    issuer: (env.ISSUER ?? '').trim(),
+    publicBaseUrl: (env.PUBLIC_BASE_URL ?? '').trim().replace(/\/+$/, ''),
+    basePath: normaliseBasePath(env.BASE_PATH ?? ''),
+    loginMaxFailures: positiveInt('LOGIN_MAX_FAILURES', env.LOGIN_MAX_FAILURES, 5),
+    accessTokenTtlSeconds: positiveInt('ACCESS_TOKEN_TTL_SECONDS', env.ACCESS_TOKEN_TTL_SECONDS, 3600),
+    rateLimits: {
+      admin: positiveInt('RATE_LIMIT_ADMIN_PER_MIN', env.RATE_LIMIT_ADMIN_PER_MIN, 100),
+      token: positiveInt('RATE_LIMIT_TOKEN_PER_MIN', env.RATE_LIMIT_TOKEN_PER_MIN, 300),
+      authorize: positiveInt('RATE_LIMIT_AUTHORIZE_PER_MIN', env.RATE_LIMIT_AUTHORIZE_PER_MIN, 1000),
+      windowSeconds: positiveInt('RATE_LIMIT_WINDOW_SECONDS', env.RATE_LIMIT_WINDOW_SECONDS, 60),
+    },
+    signingKeyRotationDays: positiveInt('SIGNING_KEY_ROTATION_DAYS', env.SIGNING_KEY_ROTATION_DAYS, 30),
+  };
+}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`configuration: ${name} must be a positive integer`);
+  }
+  return value;
+}
+
+function normaliseBasePath(raw: string): string {
+  const trimmed = raw.trim().replace(/\/+$/, '');
+  if (trimmed === '') return '';
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(trimmed.startsWith('/') ? trimmed : `/${trimmed}`)) {
+    throw new Error('configuration: BASE_PATH must be a path such as /heimdall');
+  }
+  return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}

@@ -1,0 +1,79 @@
+/**
+ * Strict JSON for request bodies. The native parser decides what is JSON;
+ * a linear scan of the (then known valid) text refuses what JSON.parse lets
+ * through silently: duplicate object keys (RFC 6749 §3.2's "MUST NOT be
+ * included more than once", and `{"role":"viewer","role":"admin"}` games) and
+ * nesting deeper than any body of ours needs.
+ */
+
+export const MAX_JSON_DEPTH = 32;
+
+export type JsonProblem = 'invalid_json' | 'duplicate_key' | 'too_deep';
+
+export type JsonResult = { ok: true; value: unknown } | { ok: false; problem: JsonProblem; key?: string };
+
+export function parseStrictJson(text: string): JsonResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, problem: 'invalid_json' };
+  }
+  const problem = scan(text);
+  return problem ? { ok: false, ...problem } : { ok: true, value };
+}
+
+interface Frame {
+  keys: Set<string> | null; // null for arrays
+  expectKey: boolean;
+}
+
+function scan(text: string): { problem: JsonProblem; key?: string } | null {
+  const stack: Frame[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    switch (ch) {
+      case 0x7b: // {
+      case 0x5b: // [
+        if (stack.length >= MAX_JSON_DEPTH) return { problem: 'too_deep' };
+        stack.push({ keys: ch === 0x7b ? new Set() : null, expectKey: ch === 0x7b });
+        break;
+      case 0x7d: // }
+      case 0x5d: // ]
+        stack.pop();
+        break;
+      case 0x2c: {
+        // ,
+        const top = stack[stack.length - 1];
+        if (top?.keys) top.expectKey = true;
+        break;
+      }
+      case 0x22: {
+        // "
+        const end = stringEnd(text, i);
+        const top = stack[stack.length - 1];
+        if (top?.keys && top.expectKey) {
+          const key = JSON.parse(text.slice(i, end + 1)) as string;
+          if (top.keys.has(key)) return { problem: 'duplicate_key', key };
+          top.keys.add(key);
+          top.expectKey = false;
+        }
+        i = end;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return null;
+}
+
+/** Index of the closing quote of the string literal opening at `start`. */
+function stringEnd(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x5c) i++; // skip the escaped character
+    else if (ch === 0x22) return i;
+  }
+  return text.length - 1;
+}
