@@ -1,0 +1,103 @@
+/**
+ * Test helpers: every request goes through the Worker over HTTP (SELF.fetch)
+ * against real local D1 and Durable Objects. Each test builds its own app
+ * with a unique name, so tests never depend on order or on each other.
+ */
+import { SELF, env } from 'cloudflare:test';
+import { expect } from 'vitest';
+
+export const ROOT_KEY = env.HEIMDALL_ROOT_KEY as string;
+export const BASE = 'https://heimdall.test';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+  text: string;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Raw body text, sent as is. */
+  raw?: string;
+  /** Admin key; `null` sends no Authorization header. Defaults to the root key. */
+  key?: string | null;
+  headers?: Record<string, string>;
+}
+
+/** Every JSON body the suite receives, for the response-hygiene sweeps. */
+export const seenBodies: string[] = [];
+
+export async function api<T = any>(method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...options.headers };
+  const key = options.key === undefined ? ROOT_KEY : options.key;
+  if (key !== null && headers.Authorization === undefined) headers.Authorization = `Bearer ${key}`;
+  let body: string | undefined;
+  if (options.raw !== undefined) body = options.raw;
+  else if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['Content-Type'] ??= 'application/json';
+  }
+  const res = await SELF.fetch(`${BASE}${path}`, { method, headers, body });
+  const text = await res.text();
+  seenBodies.push(text);
+  let parsed: unknown = undefined;
+  try {
+    parsed = text === '' ? undefined : JSON.parse(text);
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, headers: res.headers, body: parsed as T, text };
+}
+
+let counter = 0;
+/** A name unique to this test run, valid as an app or role name. */
+export function uniqueName(prefix = 'app'): string {
+  counter += 1;
+  return `${prefix}-${Date.now().toString(36)}-${counter}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+export async function seedApp(overrides: Record<string, unknown> = {}): Promise<any> {
+  const res = await api('POST', '/v1/apps', { body: { name: uniqueName(), display_name: 'Test App', ...overrides } });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+/** Asserts the contract's error shape and returns the error. */
+export function expectError(res: ApiResponse, status: number, code: string): { code: string; message: string; details?: { field: string; reason: string }[] } {
+  expect(res.status, res.text).toBe(status);
+  expect(res.headers.get('Content-Type')).toMatch(/^application\/json/);
+  expect(Object.keys(res.body)).toEqual(['error']);
+  const error = res.body.error;
+  expect(error.code).toBe(code);
+  expect(typeof error.message).toBe('string');
+  expect(error.message.length).toBeGreaterThan(0);
+  for (const key of Object.keys(error)) expect(['code', 'message', 'details']).toContain(key);
+  if (error.details !== undefined) {
+    expect(Array.isArray(error.details)).toBe(true);
+    for (const d of error.details) {
+      expect(Object.keys(d).sort()).toEqual(['field', 'reason']);
+    }
+  }
+  return error;
+}
+
+export function expectDetail(res: ApiResponse, field: string, reason: string): void {
+  expect(res.body?.error?.details ?? [], res.text).toContainEqual({ field, reason });
+}
+
+/** Audit rows of an app, read straight from D1 (oldest first). */
+export async function auditRows(appId: string | null, action?: string): Promise<any[]> {
+  const where = appId === null ? 'app_id IS NULL' : 'app_id = ?1';
+  const sql = `SELECT * FROM audit_logs WHERE ${where}${action ? ` AND action = ?2` : ''} ORDER BY id`;
+  const stmt = env.DB.prepare(sql);
+  const bound = appId === null ? (action ? stmt.bind(null, action) : stmt) : action ? stmt.bind(appId, action) : stmt.bind(appId);
+  const { results } = await bound.all();
+  return results;
+}
+
+export const ISO_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+export const ULID = '[0-9A-HJKMNP-TV-Z]{26}';
+export function idPattern(prefix: string): RegExp {
+  return new RegExp(`^${prefix}${ULID}$`);
+}

@@ -1,0 +1,4 @@
+import { applyD1Migrations, env } from 'cloudflare:test';
+
+// Setup files may run more than once; applyD1Migrations skips applied ones.
+await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
