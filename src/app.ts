@@ -11,6 +11,8 @@ import { adminAuth } from './middleware/admin-auth';
 import { requireWriteAccess } from './middleware/admin-scope';
 import { securityHeaders } from './middleware/security-headers';
 import { appsRoutes } from './routes/apps';
+import { rolesRoutes } from './routes/roles';
+import { usersRoutes } from './routes/users';
 
 /** Largest request body accepted (CONTRACT §1). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -31,6 +33,8 @@ app.use(
 app.use('/v1/apps', adminAuth(), requireWriteAccess());
 app.use('/v1/apps/*', adminAuth(), requireWriteAccess());
 app.route('/v1/apps', appsRoutes);
+app.route('/v1/apps/:app_name/users', usersRoutes);
+app.route('/v1/apps/:app_name/roles', rolesRoutes);
 
 app.onError(renderError);
 app.notFound((c) => {

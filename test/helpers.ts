@@ -101,3 +101,35 @@ export const ULID = '[0-9A-HJKMNP-TV-Z]{26}';
 export function idPattern(prefix: string): RegExp {
   return new RegExp(`^${prefix}${ULID}$`);
 }
+
+/** Members that must never appear in any answer (catalogue K2). */
+const FORBIDDEN_MEMBERS = /"(password|password_hash|passwordHash|hash|salt|secret_hash|secretHash|token_hash|key_hash|private_jwk|private_jwk_sealed|d|p|q|dp|dq|qi)"\s*:/;
+
+/**
+ * Scans every JSON body this test file received for password or hash
+ * members and for argon2 hash strings; `secrets` are values (passwords,
+ * tokens) that must not appear either.
+ */
+export function expectCleanResponses(secrets: string[] = []): void {
+  for (const body of seenBodies) {
+    expect(body, 'an answer carries a secret-bearing member').not.toMatch(FORBIDDEN_MEMBERS);
+    expect(body, 'an answer carries a password hash').not.toContain('$argon2');
+    for (const secret of secrets) expect(body.includes(JSON.stringify(secret).slice(1, -1)), `an answer carries ${secret.slice(0, 6)}…`).toBe(false);
+  }
+}
+
+export async function createRole(appName: string, body: Record<string, unknown>): Promise<any> {
+  const res = await api('POST', `/v1/apps/${appName}/roles`, { body });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
+export async function createUser(appName: string, body: Record<string, unknown> = {}): Promise<any> {
+  const res = await api('POST', `/v1/apps/${appName}/users`, { body: { email: `${uniqueName('user')}@example.com`, ...body } });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
+export async function count(sql: string, ...params: unknown[]): Promise<number> {
+  return (await env.DB.prepare(sql).bind(...params).first<number>('n')) ?? 0;
+}
