@@ -11,8 +11,12 @@ import { adminAuth } from './middleware/admin-auth';
 import { requireWriteAccess } from './middleware/admin-scope';
 import { securityHeaders } from './middleware/security-headers';
 import { appsRoutes } from './routes/apps';
+import { authorizeRoutes } from './routes/authorize';
 import { rolesRoutes } from './routes/roles';
+import { signingKeysRoutes } from './routes/signing-keys';
+import { tokensRoutes } from './routes/tokens';
 import { usersRoutes } from './routes/users';
+import { wellKnownRoutes } from './routes/well-known';
 
 /** Largest request body accepted (CONTRACT §1). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -30,9 +34,17 @@ app.use(
   }),
 );
 
+// Public: token grants (their own credentials), authorize (admin key optional), documents.
+app.route('/v1/apps/:app_name/tokens', tokensRoutes);
+app.route('/v1/authorize', authorizeRoutes);
+app.route('/v1/.well-known', wellKnownRoutes);
+
 app.use('/v1/apps', adminAuth(), requireWriteAccess());
 app.use('/v1/apps/*', adminAuth(), requireWriteAccess());
+app.use('/v1/signing-keys', adminAuth(), requireWriteAccess());
+app.use('/v1/signing-keys/*', adminAuth(), requireWriteAccess());
 app.route('/v1/apps', appsRoutes);
+app.route('/v1/signing-keys', signingKeysRoutes);
 app.route('/v1/apps/:app_name/users', usersRoutes);
 app.route('/v1/apps/:app_name/roles', rolesRoutes);
 

@@ -4,8 +4,15 @@
  * the contract's defaults, and refuses a value that makes no sense rather
  * than running with it.
  */
+import type { LoginThrottle } from './durable-objects/login-throttle';
+import type { RefreshTokenFamily } from './durable-objects/refresh-token-family';
+
 export interface Env {
   DB: D1Database;
+  /** One object per refresh-token family, named `<app id>:<family id>`. */
+  REFRESH_TOKENS: DurableObjectNamespace<RefreshTokenFamily>;
+  /** Failed-login counters, named `acct:<app id>:<email>` or `ip:<address>`. */
+  LOGIN_THROTTLE: DurableObjectNamespace<LoginThrottle>;
   /** Secret: the root admin key. */
   HEIMDALL_ROOT_KEY?: string;
   /** Secret: seals the private signing keys kept in D1. */

@@ -1,8 +1,14 @@
 /**
- * The Worker: HTTP through the Hono app, honouring `BASE_PATH` (CONTRACT §1).
+ * The Worker: HTTP through the Hono app (honouring `BASE_PATH`, CONTRACT
+ * §1), the scheduled signing-key maintenance, and the Durable Object classes.
  */
 import { app } from './app';
+import { database } from './db/client';
 import { config, type Env } from './env';
+import { runScheduledKeyMaintenance } from './services/signing-keys';
+
+export { LoginThrottle } from './durable-objects/login-throttle';
+export { RefreshTokenFamily } from './durable-objects/refresh-token-family';
 
 export default {
   fetch(request, env, ctx) {
@@ -16,5 +22,10 @@ export default {
       url.pathname = '/__outside_base_path__';
     }
     return app.fetch(new Request(url, request), env, ctx);
+  },
+
+  async scheduled(_controller, env) {
+    const result = await runScheduledKeyMaintenance(env, database(env), Date.now());
+    console.log(JSON.stringify({ level: 'info', job: 'signing-key-maintenance', ...result }));
   },
 } satisfies ExportedHandler<Env>;

@@ -133,3 +133,50 @@ export async function createUser(appName: string, body: Record<string, unknown> 
 export async function count(sql: string, ...params: unknown[]): Promise<number> {
   return (await env.DB.prepare(sql).bind(...params).first<number>('n')) ?? 0;
 }
+
+let ipCounter = 0;
+/** A fresh client IP (so the per-IP login counter of one test never throttles another). */
+export function freshIp(): string {
+  ipCounter += 1;
+  return `198.18.${Math.floor(ipCounter / 250) % 250}.${(ipCounter % 250) + 1}`;
+}
+
+export interface Login {
+  status: number;
+  body: any;
+  headers: Headers;
+  text: string;
+}
+
+/** `grant_type=password` on the app's token endpoint, as a client would send it. */
+export async function login(appName: string, email: string, password: string, ip: string = freshIp()): Promise<Login> {
+  return api('POST', `/v1/apps/${appName}/tokens`, {
+    key: null,
+    body: { grant_type: 'password', email, password },
+    headers: { 'CF-Connecting-IP': ip },
+  });
+}
+
+export async function authorizeCall(body: Record<string, unknown>, key: string | null = null): Promise<ApiResponse> {
+  return api('POST', '/v1/authorize', { key, body });
+}
+
+/** A verifier built the way a customer's service would: jose's remote JWKS against our endpoint. */
+export async function verifyLikeAClient(token: string, appName: string) {
+  const { createRemoteJWKSet, customFetch, jwtVerify } = await import('jose');
+  const { SELF } = await import('cloudflare:test');
+  const jwks = createRemoteJWKSet(new URL(`${BASE}/v1/.well-known/jwks.json`), {
+    [customFetch]: (url: string, init: RequestInit) => SELF.fetch(url, init) as unknown as Promise<Response>,
+  });
+  return jwtVerify(token, jwks, { algorithms: ['RS256'], issuer: BASE, audience: appName, typ: 'at+jwt' });
+}
+
+/** Polls `check` until it returns true, for at most `ms` (state that must change within a bound). */
+export async function eventually(check: () => Promise<boolean>, ms = 5_000, every = 100): Promise<number> {
+  const start = Date.now();
+  for (;;) {
+    if (await check()) return Date.now() - start;
+    if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+}

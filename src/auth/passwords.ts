@@ -3,9 +3,12 @@
  *
  * Parameters: OWASP's first recommendation, m = 19 MiB, t = 2, p = 1. That
  * is the memory ceiling we accept: a Worker isolate has 128 MB shared by
- * concurrent requests, so 64-128 MiB configurations would exhaust it, and at
- * most `MAX_CONCURRENT_HASHES` run at once per isolate (others wait) so
- * concurrent logins cannot either. WebCrypto PBKDF2 is not an option: the
+ * concurrent requests, so 64-128 MiB configurations would exhaust it. The
+ * hash runs synchronously on purpose: an isolate computes one at a time, so
+ * concurrent logins queue for CPU instead of each holding 19 MiB at once. (A
+ * cross-request semaphore around the async variant is not an option: in
+ * Workers, a request awaiting a promise another request resolves is
+ * cancelled as hung.) WebCrypto PBKDF2 is not an option: the
  * production runtime refuses more than 100,000 iterations (workerd#1346),
  * far below OWASP's 600,000, although `wrangler dev` accepts them.
  *
@@ -13,11 +16,10 @@
  * self-describing, so parameters can be raised later: `verifyPassword`
  * reports `needsRehash` when a hash was made with other parameters.
  */
-import { argon2idAsync } from '@noble/hashes/argon2.js';
+import { argon2id } from '@noble/hashes/argon2.js';
 
 export const ARGON2_PARAMS = { m: 19_456, t: 2, p: 1, dkLen: 32 } as const;
 const SALT_BYTES = 16;
-const MAX_CONCURRENT_HASHES = 2;
 
 /** Password length rules, in Unicode code points after NFKC (CONTRACT §4). */
 export const PASSWORD_MIN = 8;
@@ -43,21 +45,6 @@ export function normalisePassword(raw: string): { ok: true; value: string } | { 
   return { ok: true, value };
 }
 
-let running = 0;
-const waiting: (() => void)[] = [];
-
-/** Bounds the memory of concurrent hashes in one isolate (each holds 19 MiB while it runs). */
-async function withHashSlot<T>(work: () => Promise<T>): Promise<T> {
-  if (running >= MAX_CONCURRENT_HASHES) await new Promise<void>((resolve) => waiting.push(resolve));
-  running += 1;
-  try {
-    return await work();
-  } finally {
-    running -= 1;
-    waiting.shift()?.();
-  }
-}
-
 function b64(bytes: Uint8Array): string {
   let s = '';
   for (const b of bytes) s += String.fromCharCode(b);
@@ -73,14 +60,14 @@ function unb64(text: string): Uint8Array {
 
 const encoder = new TextEncoder();
 
-async function derive(password: string, salt: Uint8Array, params: { m: number; t: number; p: number; dkLen: number }): Promise<Uint8Array> {
-  return withHashSlot(() => argon2idAsync(encoder.encode(password), salt, { ...params, asyncTick: 20 }));
+function derive(password: string, salt: Uint8Array, params: { m: number; t: number; p: number; dkLen: number }): Uint8Array {
+  return argon2id(encoder.encode(password), salt, { ...params, maxmem: 32 * 1024 * 1024 });
 }
 
 /** Hashes an already normalised password into a PHC string. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = crypto.getRandomValues(new Uint8Array(SALT_BYTES));
-  const hash = await derive(password, salt, ARGON2_PARAMS);
+  const hash = derive(password, salt, ARGON2_PARAMS);
   const { m, t, p } = ARGON2_PARAMS;
   return `$argon2id$v=19$m=${m},t=${t},p=${p}$${b64(salt)}$${b64(hash)}`;
 }
@@ -102,7 +89,7 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [, m, t, p, salt, expected] = match;
   const params = { m: Number(m), t: Number(t), p: Number(p) };
   const expectedBytes = unb64(expected!);
-  const actual = await derive(password, unb64(salt!), { ...params, dkLen: expectedBytes.length });
+  const actual = derive(password, unb64(salt!), { ...params, dkLen: expectedBytes.length });
   let diff = actual.length ^ expectedBytes.length;
   for (let i = 0; i < actual.length && i < expectedBytes.length; i++) diff |= actual[i]! ^ expectedBytes[i]!;
   const needsRehash = params.m !== ARGON2_PARAMS.m || params.t !== ARGON2_PARAMS.t || params.p !== ARGON2_PARAMS.p;

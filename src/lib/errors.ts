@@ -79,6 +79,11 @@ export function appArchived(): ApiError {
   return new ApiError('APP_ARCHIVED', 'the app is archived; restore it before changing it');
 }
 
+/** The one answer for a token that does not verify or whose subject, credential or app is gone. */
+export function invalidToken(): ApiError {
+  return new ApiError('INVALID_TOKEN', 'the token is invalid, expired or revoked');
+}
+
 /** Storage or a Durable Object failed: the request changed nothing, and no check passed. */
 export function unavailable(cause?: unknown): ApiError {
   return new ApiError('UNAVAILABLE', 'the service is temporarily unavailable; retry shortly', { cause });

@@ -1,0 +1,106 @@
+/**
+ * Token endpoints (reference "Tokens", CONTRACT §5): public, no admin key.
+ * They take JSON or form-encoded bodies (RFC 6749 §4.3.2, §4.4.2) and, as
+ * RFC 6749 §3.2 requires, ignore unknown parameters and refuse repeated ones.
+ */
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { PASSWORD_RAW_MAX } from '../auth/passwords';
+import { database } from '../db/client';
+import { clientIp, userAgent, type AppEnv } from '../lib/context';
+import { ApiError } from '../lib/errors';
+import { issuer } from '../lib/public-base';
+import { parseJsonText, validate } from '../lib/validation';
+import { requireApp } from '../services/apps';
+import { passwordGrant, refreshGrant, revokeRefreshToken, type GrantContext } from '../services/tokens';
+
+const FORM = /^application\/x-www-form-urlencoded\s*(;.*)?$/i;
+const JSON_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$/i;
+
+/** The body's parameters, from JSON or a form; repeated form parameters are refused. */
+export async function readTokenParams(c: Context<AppEnv>): Promise<Record<string, unknown>> {
+  const type = (c.req.header('Content-Type') ?? '').trim();
+  const text = await c.req.text();
+  if (JSON_TYPE.test(type)) {
+    const value = parseJsonText(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw new ApiError('VALIDATION_ERROR', 'the body must be a JSON object', { details: [{ field: 'body', reason: 'invalid_type' }] });
+    }
+    return value as Record<string, unknown>;
+  }
+  if (FORM.test(type)) {
+    const params: Record<string, unknown> = {};
+    for (const [key, value] of new URLSearchParams(text)) {
+      if (Object.hasOwn(params, key)) {
+        throw new ApiError('VALIDATION_ERROR', `${key} appears more than once`, { details: [{ field: key, reason: 'duplicate_field' }] });
+      }
+      params[key] = value;
+    }
+    return params;
+  }
+  throw new ApiError('VALIDATION_ERROR', 'Content-Type must be application/json or application/x-www-form-urlencoded', {
+    details: [{ field: 'Content-Type', reason: 'unsupported_media_type' }],
+  });
+}
+
+const opaqueToken = z.string().min(1).max(512);
+
+const passwordGrantParams = z.object({
+  grant_type: z.literal('password'),
+  // `username` is the RFC 6749 name; `email` is the reference's.
+  email: z.string().min(1).max(320).optional(),
+  username: z.string().min(1).max(320).optional(),
+  password: z.string().min(1).max(PASSWORD_RAW_MAX),
+}).refine((p) => p.email !== undefined || p.username !== undefined, { path: ['email'], params: { reason: 'required' }, message: 'is required' });
+
+const refreshParams = z.object({ refresh_token: opaqueToken });
+const revokeParams = z.object({ refresh_token: opaqueToken.optional(), token: opaqueToken.optional(), token_type_hint: z.string().max(64).optional() })
+  .refine((p) => p.refresh_token !== undefined || p.token !== undefined, { path: ['refresh_token'], params: { reason: 'required' }, message: 'is required' });
+
+export const GRANT_TYPES = ['password', 'refresh_token'] as const;
+
+function grantContext(c: Context<AppEnv>): GrantContext {
+  return {
+    env: c.env,
+    db: database(c.env),
+    actor: { id: null, ip: c.req.header('CF-Connecting-IP') ? clientIp(c) : null, userAgent: userAgent(c), requestId: c.var.requestId },
+    issuer: issuer(c),
+    now: Date.now(),
+    waitUntil: (p) => c.executionCtx.waitUntil(p),
+  };
+}
+
+export const tokensRoutes = new Hono<AppEnv>()
+  .post('/', async (c) => {
+    const params = await readTokenParams(c);
+    const ctx = grantContext(c);
+    const app = await requireApp(ctx.db, c.req.param('app_name')!);
+    switch (params.grant_type) {
+      case 'password': {
+        const p = validate(passwordGrantParams, params);
+        return c.json(await passwordGrant(ctx, app, { email: (p.email ?? p.username)!, password: p.password }));
+      }
+      case 'refresh_token':
+        return c.json(await refreshGrant(ctx, app, validate(refreshParams, params).refresh_token));
+      case undefined:
+        throw new ApiError('VALIDATION_ERROR', 'grant_type is required', { details: [{ field: 'grant_type', reason: 'required' }] });
+      default:
+        throw new ApiError('VALIDATION_ERROR', `grant_type must be one of ${GRANT_TYPES.join(', ')}`, {
+          details: [{ field: 'grant_type', reason: 'unsupported_grant_type' }],
+        });
+    }
+  })
+  .post('/refresh', async (c) => {
+    const params = validate(refreshParams, await readTokenParams(c));
+    const ctx = grantContext(c);
+    const app = await requireApp(ctx.db, c.req.param('app_name')!);
+    return c.json(await refreshGrant(ctx, app, params.refresh_token));
+  })
+  .post('/revoke', async (c) => {
+    const params = validate(revokeParams, await readTokenParams(c));
+    const ctx = grantContext(c);
+    const app = await requireApp(ctx.db, c.req.param('app_name')!);
+    // Revocation still works on an archived app (CONTRACT §4), and says nothing about the token.
+    await revokeRefreshToken(ctx, app, (params.refresh_token ?? params.token)!);
+    return c.json({});
+  });

@@ -1,0 +1,206 @@
+/**
+ * `/v1/authorize` (CONTRACT §6): verifies an access token and answers with
+ * the subject's *current* roles and permissions.
+ *
+ * The common case makes no remote call. The signature is checked with keys
+ * cached per isolate; the authoritative state (app status, the subject's
+ * status, roles and permissions) comes from per-isolate snapshots tagged
+ * with the app's `authz_version`, which every relevant change bumps in the
+ * same D1 batch as the change itself. A snapshot of an app is used as is for
+ * `FRESH_MS`, refreshed in the background until `MAX_STALE_MS`, and re-read
+ * before answering after that, so a deactivation, revocation, archive or
+ * role change shows here within MAX_STALE_MS plus one D1 read: under the
+ * contract's 5 seconds. A subject snapshot is valid only for the version it
+ * was read with (read in the same batch as the version, so it can never be
+ * older than the version it carries).
+ */
+import { and, asc, eq } from 'drizzle-orm';
+import { InvalidTokenError, verifyAccessToken, type AccessTokenClaims } from '../auth/jwt';
+import { isPermittedAll, mergePermissions } from '../auth/permissions';
+import type { Db } from '../db/client';
+import { apps, credentials, roles, userRoles, users } from '../db/schema';
+import { invalidToken } from '../lib/errors';
+import { isoSeconds } from '../lib/time';
+import { verificationKey, type WaitUntil } from './signing-keys';
+
+export const FRESH_MS = 1_000;
+export const MAX_STALE_MS = 3_000;
+const MAX_SUBJECTS = 20_000;
+
+interface AppSnapshot {
+  id: string;
+  name: string;
+  active: boolean;
+  tokensInvalidBefore: number | null;
+  version: number;
+  fetchedAt: number;
+}
+
+interface SubjectSnapshot {
+  version: number;
+  active: boolean;
+  tokensInvalidBefore: number | null;
+  roles: string[];
+  permissions: string[];
+}
+
+const appSnapshots = new Map<string, AppSnapshot>();
+const appReads = new Map<string, Promise<AppSnapshot | null>>();
+const subjectSnapshots = new Map<string, SubjectSnapshot>();
+
+function remember(key: string, snapshot: SubjectSnapshot): void {
+  subjectSnapshots.delete(key);
+  if (subjectSnapshots.size >= MAX_SUBJECTS) subjectSnapshots.delete(subjectSnapshots.keys().next().value!);
+  subjectSnapshots.set(key, snapshot);
+}
+
+function appQuery(db: Db, appId: string) {
+  return db
+    .select({ id: apps.id, name: apps.name, status: apps.status, tokensInvalidBefore: apps.tokensInvalidBefore, version: apps.authzVersion })
+    .from(apps)
+    .where(eq(apps.id, appId));
+}
+
+function toAppSnapshot(row: { id: string; name: string; status: string; tokensInvalidBefore: number | null; version: number } | undefined, now: number): AppSnapshot | null {
+  if (!row) return null;
+  return { id: row.id, name: row.name, active: row.status === 'active', tokensInvalidBefore: row.tokensInvalidBefore, version: row.version, fetchedAt: now };
+}
+
+function readApp(db: Db, appId: string, now: number): Promise<AppSnapshot | null> {
+  let read = appReads.get(appId);
+  if (!read) {
+    read = appQuery(db, appId)
+      .get()
+      .then((row) => {
+        const snapshot = toAppSnapshot(row, now);
+        if (snapshot) appSnapshots.set(appId, snapshot);
+        else appSnapshots.delete(appId);
+        return snapshot;
+      })
+      .finally(() => appReads.delete(appId));
+    appReads.set(appId, read);
+  }
+  return read;
+}
+
+async function appSnapshot(db: Db, appId: string, now: number, waitUntil?: WaitUntil): Promise<AppSnapshot | null> {
+  const cached = appSnapshots.get(appId);
+  if (cached) {
+    const age = now - cached.fetchedAt;
+    if (age < FRESH_MS) return cached;
+    if (age < MAX_STALE_MS && waitUntil) {
+      waitUntil(readApp(db, appId, now).catch(() => undefined));
+      return cached;
+    }
+  }
+  return readApp(db, appId, now);
+}
+
+/** Reads a subject together with its app's version, in one consistent batch. */
+async function readSubject(db: Db, appId: string, subject: string, now: number): Promise<{ app: AppSnapshot | null; subject: SubjectSnapshot | null }> {
+  if (subject.startsWith('cred_')) {
+    const [appRows, credRows] = await db.batch([
+      appQuery(db, appId),
+      db.select({ status: credentials.status, permissions: credentials.permissions }).from(credentials)
+        .where(and(eq(credentials.appId, appId), eq(credentials.id, subject))),
+    ]);
+    const app = toAppSnapshot(appRows[0], now);
+    const cred = credRows[0];
+    return {
+      app,
+      subject: app && cred
+        ? { version: app.version, active: cred.status === 'active', tokensInvalidBefore: null, roles: [], permissions: JSON.parse(cred.permissions) as string[] }
+        : null,
+    };
+  }
+  const [appRows, userRows, roleRows] = await db.batch([
+    appQuery(db, appId),
+    db.select({ status: users.status, tokensInvalidBefore: users.tokensInvalidBefore }).from(users)
+      .where(and(eq(users.appId, appId), eq(users.id, subject))),
+    db.select({ name: roles.name, permissions: roles.permissions }).from(userRoles)
+      .innerJoin(roles, and(eq(roles.id, userRoles.roleId), eq(roles.appId, userRoles.appId)))
+      .where(and(eq(userRoles.appId, appId), eq(userRoles.userId, subject)))
+      .orderBy(asc(roles.name)),
+  ]);
+  const app = toAppSnapshot(appRows[0], now);
+  const user = userRows[0];
+  return {
+    app,
+    subject: app && user
+      ? {
+          version: app.version,
+          active: user.status === 'active',
+          tokensInvalidBefore: user.tokensInvalidBefore,
+          roles: roleRows.map((r) => r.name),
+          permissions: mergePermissions(roleRows.map((r) => JSON.parse(r.permissions) as string[])),
+        }
+      : null,
+  };
+}
+
+/** True when a token issued at `iat` (seconds) predates a cut-off stamped at `cutoff` (ms). */
+function issuedBefore(iat: number, cutoff: number | null): boolean {
+  return cutoff !== null && iat < Math.ceil(cutoff / 1000);
+}
+
+export interface AuthorizeRequest {
+  token: string;
+  permissions: string[];
+  app?: string | undefined;
+}
+
+export interface AuthorizeAnswer {
+  allowed: boolean;
+  reason?: 'permission_denied' | 'app_mismatch';
+  app: string;
+  app_id: string;
+  subject: string;
+  subject_type: 'user' | 'service';
+  roles: string[];
+  permissions: string[];
+  expires_at: string;
+}
+
+export async function authorize(
+  ctx: { db: Db; issuer: string; now: number; waitUntil?: WaitUntil },
+  request: AuthorizeRequest,
+): Promise<AuthorizeAnswer> {
+  const { db, now, waitUntil } = ctx;
+  let claims: AccessTokenClaims;
+  try {
+    claims = await verifyAccessToken(request.token, { issuer: ctx.issuer, now, keys: (kid) => verificationKey(db, kid, now, waitUntil) });
+  } catch (err) {
+    if (err instanceof InvalidTokenError) throw invalidToken();
+    throw err;
+  }
+  const subjectType = claims.sub.startsWith('cred_') ? 'service' : 'user';
+  if (subjectType === 'user' && !claims.sub.startsWith('usr_')) throw invalidToken();
+
+  let app = await appSnapshot(db, claims.app_id, now, waitUntil);
+  const key = `${claims.app_id}:${claims.sub}`;
+  let subject = subjectSnapshots.get(key);
+  if (!app || !subject || subject.version !== app.version) {
+    const read = await readSubject(db, claims.app_id, claims.sub, now);
+    app = read.app;
+    if (app) appSnapshots.set(app.id, app);
+    if (read.subject) remember(key, read.subject);
+    subject = read.subject ?? undefined;
+  }
+  if (!app || !subject || app.name !== claims.aud || !app.active || !subject.active) throw invalidToken();
+  if (issuedBefore(claims.iat, app.tokensInvalidBefore) || issuedBefore(claims.iat, subject.tokensInvalidBefore)) throw invalidToken();
+
+  const reason = request.app !== undefined && request.app !== app.name
+    ? 'app_mismatch'
+    : isPermittedAll(subject.permissions, request.permissions) ? undefined : 'permission_denied';
+  return {
+    allowed: reason === undefined,
+    ...(reason ? { reason } : {}),
+    app: app.name,
+    app_id: app.id,
+    subject: claims.sub,
+    subject_type: subjectType,
+    roles: subject.roles,
+    permissions: subject.permissions,
+    expires_at: isoSeconds(claims.exp * 1000),
+  };
+}
