@@ -211,8 +211,16 @@ describe('refresh tokens', () => {
     const winners = results.filter((r) => r.status === 200);
     expect(winners).toHaveLength(1);
     for (const loser of results.filter((r) => r.status !== 200)) expectError(loser, 401, 'INVALID_TOKEN');
-    // Never two live children: the winner's token is the only one that works.
-    expect((await api('POST', `/v1/apps/${app.name}/tokens/refresh`, { key: null, body: { refresh_token: winners[0]!.body.refresh_token } })).status).toBe(200);
+    // Never two live children. A loser that arrived while the winner held the
+    // token just loses; one that arrived after the rotation is reuse, which
+    // revokes the family, the winner's new token included (RFC 9700 §4.14.2).
+    const next = await api('POST', `/v1/apps/${app.name}/tokens/refresh`, { key: null, body: { refresh_token: winners[0]!.body.refresh_token } });
+    const reuse = await auditRows(app.id, 'token.reuse_detected');
+    if (reuse.length === 0) expect(next.status).toBe(200);
+    else {
+      expect(reuse).toHaveLength(1);
+      expectError(next, 401, 'INVALID_TOKEN');
+    }
   });
 
   it('dies with deactivation, a password change and an app archive', async () => {
@@ -238,7 +246,8 @@ describe('refresh tokens', () => {
     const { app } = await appWithJane();
     const other = await seedApp();
     const rt = (await login(app.name, 'jane@acme.co', PASSWORD)).body.refresh_token;
-    for (const token of ['', 'x'.repeat(600), 'rt_notreal', "rt_' OR 1=1--", `${rt.slice(0, -1)}0`]) {
+    const flipped = rt.slice(0, -1) + (rt.endsWith('0') ? '1' : '0');
+    for (const token of ['', 'x'.repeat(600), 'rt_notreal', "rt_' OR 1=1--", flipped]) {
       const res = await api('POST', `/v1/apps/${app.name}/tokens/refresh`, { key: null, body: { refresh_token: token } });
       expect([400, 401]).toContain(res.status);
     }

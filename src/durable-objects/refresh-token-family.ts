@@ -1,9 +1,9 @@
 /**
  * One refresh-token family (one login session). The decisions are the pure
  * functions of `auth/refresh-tokens.ts`; this class only loads and stores
- * state. A Durable Object handles one event at a time and each method below
- * reads and writes storage without awaiting anything else, so two refreshes
- * with the same token can never both win.
+ * state, through the synchronous SQLite-backed KV API: no method awaits
+ * between reading the state and writing it, so two refreshes with the same
+ * token can never both act on the same state and both win.
  *
  * Named `<app id>:<family id>`: the same family id presented to another app
  * reaches another (empty) object, so a cross-app probe can neither use nor
@@ -27,52 +27,57 @@ const STATE = 'state';
 const rotatedKey = (hash: string) => `rotated:${hash}`;
 
 export class RefreshTokenFamily extends DurableObject<Env> {
-  private async load(): Promise<FamilyState | null> {
-    return (await this.ctx.storage.get<FamilyState>(STATE)) ?? null;
+  private load(): FamilyState | null {
+    return this.ctx.storage.kv.get<FamilyState>(STATE) ?? null;
   }
 
-  private async wasRotated(hash: string): Promise<boolean> {
-    return (await this.ctx.storage.get<number>(rotatedKey(hash))) !== undefined;
+  private save(state: FamilyState): void {
+    this.ctx.storage.kv.put(STATE, state);
+  }
+
+  private wasRotated(hash: string): boolean {
+    return this.ctx.storage.kv.get<number>(rotatedKey(hash)) !== undefined;
   }
 
   async start(input: { appId: string; userId: string; familyId: string; hash: string; now: number }): Promise<void> {
     const state = startFamily(input);
-    await this.ctx.storage.put(STATE, state);
+    this.save(state);
     // Everything is forgotten once no token of the family can be valid any more.
     await this.ctx.storage.setAlarm(state.createdAt + REFRESH_ABSOLUTE_MS);
   }
 
-  async begin(hash: string, now: number): Promise<BeginOutcome> {
-    const current = await this.load();
-    const { state, outcome } = beginRotation(current, hash, await this.wasRotated(hash), now, crypto.randomUUID());
-    if (state && state !== current) await this.ctx.storage.put(STATE, state);
+  begin(hash: string, now: number): BeginOutcome {
+    const current = this.load();
+    const { state, outcome } = beginRotation(current, hash, this.wasRotated(hash), now, crypto.randomUUID());
+    if (state && state !== current) this.save(state);
     return outcome;
   }
 
-  async commit(leaseId: string, newHash: string, now: number): Promise<boolean> {
-    const { state, rotatedHash } = commitRotation(await this.load(), leaseId, newHash, now);
+  commit(leaseId: string, newHash: string, now: number): boolean {
+    const { state, rotatedHash } = commitRotation(this.load(), leaseId, newHash, now);
     if (!state || !rotatedHash) return false;
-    await this.ctx.storage.put({ [STATE]: state, [rotatedKey(rotatedHash)]: state.generation - 1 });
+    this.ctx.storage.kv.put(rotatedKey(rotatedHash), state.generation - 1);
+    this.save(state);
     return true;
   }
 
-  async abort(leaseId: string): Promise<void> {
-    const current = await this.load();
+  abort(leaseId: string): void {
+    const current = this.load();
     const state = abortRotation(current, leaseId);
-    if (state && state !== current) await this.ctx.storage.put(STATE, state);
+    if (state && state !== current) this.save(state);
   }
 
   /** Revokes the family (the user it belongs to can no longer hold it). */
-  async revokeFamily(reason: string, now: number): Promise<void> {
-    const current = await this.load();
-    if (current) await this.ctx.storage.put(STATE, revoke(current, reason, now));
+  revokeFamily(reason: string, now: number): void {
+    const current = this.load();
+    if (current) this.save(revoke(current, reason, now));
   }
 
   /** RFC 7009: revokes only for a holder of one of its tokens; says whether it was active. */
-  async revokeWithToken(hash: string, now: number): Promise<{ revoked: boolean; userId: string | null }> {
-    const current = await this.load();
-    const { state, revoked } = revokeByToken(current, hash, await this.wasRotated(hash), now);
-    if (state && revoked) await this.ctx.storage.put(STATE, state);
+  revokeWithToken(hash: string, now: number): { revoked: boolean; userId: string | null } {
+    const current = this.load();
+    const { state, revoked } = revokeByToken(current, hash, this.wasRotated(hash), now);
+    if (state && revoked) this.save(state);
     return { revoked, userId: revoked ? state!.userId : null };
   }
 
