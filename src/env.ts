@@ -4,8 +4,12 @@
  * the contract's defaults, and refuses a value that makes no sense rather
  * than running with it.
  */
+import type { RateLimiter } from './durable-objects/rate-limiter';
+
 export interface Env {
   DB: D1Database;
+  /** One Durable Object per rate-limit bucket (CONTRACT §7). */
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   /** Secret: the root admin key. */
   HEIMDALL_ROOT_KEY?: string;
   /** Secret: seals the private signing keys kept in D1. */

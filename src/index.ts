@@ -1,8 +1,11 @@
 /**
- * The Worker: HTTP through the Hono app, honouring `BASE_PATH` (CONTRACT §1).
+ * The Worker: HTTP through the Hono app, honouring `BASE_PATH` (CONTRACT §1),
+ * and the Durable Object classes it binds.
  */
 import { app } from './app';
 import { config, type Env } from './env';
+
+export { RateLimiter } from './durable-objects/rate-limiter';
 
 export default {
   fetch(request, env, ctx) {
