@@ -4,20 +4,54 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { except } from 'hono/combine';
 import { ApiError } from './lib/errors';
 import type { AppEnv } from './lib/context';
 import { renderError } from './lib/render-error';
 import { adminAuth } from './middleware/admin-auth';
-import { requireWriteAccess } from './middleware/admin-scope';
+import { requireAppAccess, requireWriteAccess } from './middleware/admin-scope';
+import { rateLimit } from './middleware/rate-limit';
 import { securityHeaders } from './middleware/security-headers';
 import { appsRoutes } from './routes/apps';
 
 /** Largest request body accepted (CONTRACT §1). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/**
+ * The routes under /v1/apps that take no admin key (CONTRACT §5): the token
+ * endpoints, rate-limited per app and client IP instead.
+ */
+export const TOKEN_ROUTES = [
+  '/v1/apps/:app_name/tokens',
+  '/v1/apps/:app_name/tokens/refresh',
+  '/v1/apps/:app_name/tokens/revoke',
+] as const;
+
 export const app = new Hono<AppEnv>();
 
+// Outermost: decorates every answer, errors included, with the security and
+// rate-limit headers.
 app.use('*', securityHeaders());
+
+// Rate limits (CONTRACT §7), and admin authentication, which applies the
+// admin and authorize limits. All before the body limit, so that a 413 is
+// counted and carries the rate-limit headers. Each request is in exactly one
+// group: one bucket, at most one Durable Object call. Routes added later
+// inherit this from their path; they must not add a limiter of their own.
+for (const path of TOKEN_ROUTES) app.use(path, rateLimit('token'));
+app.use('/v1/invites/:invite_token/accept', rateLimit('token'));
+app.use('/v1/authorize', adminAuth({ group: 'authorize', optional: true }));
+
+// Admin group. Hono's `/x/*` also matches `/x` itself, so one pattern covers
+// a collection and everything under it (registering both would run the
+// middleware, and count the request, twice).
+const adminOnly = [adminAuth(), requireWriteAccess()] as const;
+app.use('/v1/apps/*', except([...TOKEN_ROUTES], ...adminOnly));
+// Structural tenant check: every route on an app, `/v1/apps/:app_name` and
+// anything nested under it (users, roles, credentials, invites, audit logs,
+// whoever adds them), passes `requireAppAccess` here rather than per route.
+app.use('/v1/apps/:app_name/*', except([...TOKEN_ROUTES], requireAppAccess()));
+
 app.use(
   '*',
   bodyLimit({
@@ -28,8 +62,6 @@ app.use(
   }),
 );
 
-app.use('/v1/apps', adminAuth(), requireWriteAccess());
-app.use('/v1/apps/*', adminAuth(), requireWriteAccess());
 app.route('/v1/apps', appsRoutes);
 
 app.onError(renderError);
