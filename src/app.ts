@@ -9,9 +9,10 @@ import { ApiError } from './lib/errors';
 import type { AppEnv } from './lib/context';
 import { renderError } from './lib/render-error';
 import { adminAuth } from './middleware/admin-auth';
-import { requireAppAccess, requireWriteAccess } from './middleware/admin-scope';
+import { requireAppAccess, requireRoot, requireWriteAccess } from './middleware/admin-scope';
 import { rateLimit } from './middleware/rate-limit';
 import { securityHeaders } from './middleware/security-headers';
+import { adminKeysRoutes } from './routes/admin-keys';
 import { appsRoutes } from './routes/apps';
 
 /** Largest request body accepted (CONTRACT §1). */
@@ -51,6 +52,7 @@ app.use('/v1/apps/*', except([...TOKEN_ROUTES], ...adminOnly));
 // anything nested under it (users, roles, credentials, invites, audit logs,
 // whoever adds them), passes `requireAppAccess` here rather than per route.
 app.use('/v1/apps/:app_name/*', except([...TOKEN_ROUTES], requireAppAccess()));
+app.use('/v1/admin-keys/*', ...adminOnly, requireRoot());
 
 app.use(
   '*',
@@ -63,6 +65,7 @@ app.use(
 );
 
 app.route('/v1/apps', appsRoutes);
+app.route('/v1/admin-keys', adminKeysRoutes);
 
 app.onError(renderError);
 app.notFound((c) => {

@@ -101,3 +101,16 @@ export const ULID = '[0-9A-HJKMNP-TV-Z]{26}';
 export function idPattern(prefix: string): RegExp {
   return new RegExp(`^${prefix}${ULID}$`);
 }
+
+/** Creates a managed admin key through the API (root); returns the create answer, `key` included. */
+export async function createAdminKey(body: Record<string, unknown> = {}): Promise<any> {
+  const res = await api('POST', '/v1/admin-keys', { body: { name: 'Test key', ...body } });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
+/** Hex SHA-256, as admin keys are stored. */
+export async function sha256Hex(value: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value)));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+}

@@ -12,10 +12,12 @@
  */
 import type { MiddlewareHandler } from 'hono';
 import { sha256, timingSafeEqual } from '../auth/secrets';
+import { database } from '../db/client';
 import type { Env } from '../env';
 import { clientIp, type AdminPrincipal, type AppEnv } from '../lib/context';
 import { ApiError } from '../lib/errors';
 import { ipBucket, keyBucket } from '../rate-limit/buckets';
+import { principalOfManagedKey } from '../services/admin-keys';
 import { enforceRateLimit } from './rate-limit';
 
 export const ROOT_PRINCIPAL: AdminPrincipal = Object.freeze({ id: 'root', apps: null, readOnly: false });
@@ -46,6 +48,9 @@ async function isRootKey(env: Env, presented: string): Promise<boolean> {
 /** Answers for managed `hk_...` keys: the principal of an active key, else null. */
 export type ManagedKeyResolver = (env: Env, key: string) => Promise<AdminPrincipal | null>;
 
+/** Managed keys live in D1 and are looked up on every request, so a revoke takes effect at once. */
+export const resolveManagedKeyFromDb: ManagedKeyResolver = (env, key) => principalOfManagedKey(database(env), key);
+
 /**
  * Resolves a presented admin key to its principal, or null. The seam for
  * managed keys: `resolveManagedKey` answers for `hk_...` keys.
@@ -69,7 +74,7 @@ export interface AdminAuthOptions {
    * that is sent must still be valid.
    */
   optional?: boolean;
-  /** Managed-key lookup. */
+  /** Managed-key lookup; defaults to D1. */
   resolveManagedKey?: ManagedKeyResolver;
 }
 
@@ -79,7 +84,7 @@ export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler<App
   if (group !== 'admin' && group !== 'authorize') throw new Error(`adminAuth: unknown rate-limit group ${String(group)}`);
   const optional = options.optional ?? false;
   if (optional && group !== 'authorize') throw new Error('adminAuth: only /v1/authorize takes an optional admin key');
-  const resolveManagedKey = options.resolveManagedKey;
+  const resolveManagedKey = options.resolveManagedKey ?? resolveManagedKeyFromDb;
 
   return async function adminAuth(c, next) {
     const header = c.req.header('Authorization');
