@@ -4,26 +4,55 @@ import { defineConfig } from 'vitest/config';
 
 export const TEST_ROOT_KEY = 'test-root-key-0123456789abcdef0123456789abcdef';
 
+/** Limits of the `rate-limits` project: small and distinct, so a header names its group. */
+export const SMALL_LIMITS = { admin: 5, token: 6, authorize: 7, windowSeconds: 2 } as const;
+
+const RATE_LIMITS_DIR = 'test/rate-limits';
+
+/**
+ * Two projects, each with its own workerd and bindings:
+ * - `main`: every suite, with limits so high they never interfere;
+ * - `rate-limits`: the suites under test/rate-limits/, with small limits and
+ *   a 2-second window so that exhausting and resetting a bucket is quick.
+ */
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(path.join(import.meta.dirname, 'drizzle'));
-  return {
-    plugins: [
-      cloudflareTest({
-        wrangler: { configPath: './wrangler.toml' },
-        miniflare: {
-          bindings: {
-            TEST_MIGRATIONS: migrations,
-            HEIMDALL_ROOT_KEY: TEST_ROOT_KEY,
-            HEIMDALL_KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM',
+
+  function project(name: string, include: string[], exclude: string[], limits: { admin: number; token: number; authorize: number; windowSeconds: number }) {
+    return {
+      plugins: [
+        cloudflareTest({
+          wrangler: { configPath: './wrangler.toml' },
+          miniflare: {
+            bindings: {
+              TEST_MIGRATIONS: migrations,
+              HEIMDALL_ROOT_KEY: TEST_ROOT_KEY,
+              HEIMDALL_KEY_ENCRYPTION_KEY: 'dGVzdC1rZXktZW5jcnlwdGlvbi1rZXktMzItYnl0ZXM',
+              RATE_LIMIT_ADMIN_PER_MIN: String(limits.admin),
+              RATE_LIMIT_TOKEN_PER_MIN: String(limits.token),
+              RATE_LIMIT_AUTHORIZE_PER_MIN: String(limits.authorize),
+              RATE_LIMIT_WINDOW_SECONDS: String(limits.windowSeconds),
+            },
           },
-        },
-      }),
-    ],
+        }),
+      ],
+      test: {
+        name,
+        include,
+        exclude,
+        setupFiles: ['./test/setup/apply-migrations.ts'],
+        testTimeout: 30_000,
+        hookTimeout: 60_000,
+      },
+    };
+  }
+
+  return {
     test: {
-      setupFiles: ['./test/setup/apply-migrations.ts'],
-      include: ['test/**/*.test.ts'],
-      testTimeout: 30_000,
-      hookTimeout: 60_000,
+      projects: [
+        project('main', ['test/**/*.test.ts'], [`${RATE_LIMITS_DIR}/**`], { admin: 1_000_000, token: 1_000_000, authorize: 1_000_000, windowSeconds: 60 }),
+        project('rate-limits', [`${RATE_LIMITS_DIR}/**/*.test.ts`], [], SMALL_LIMITS),
+      ],
     },
   };
 });

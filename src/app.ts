@@ -4,12 +4,15 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { except } from 'hono/combine';
 import { ApiError } from './lib/errors';
 import type { AppEnv } from './lib/context';
 import { renderError } from './lib/render-error';
 import { adminAuth } from './middleware/admin-auth';
-import { requireWriteAccess } from './middleware/admin-scope';
+import { requireAppAccess, requireRoot, requireWriteAccess } from './middleware/admin-scope';
+import { rateLimit } from './middleware/rate-limit';
 import { securityHeaders } from './middleware/security-headers';
+import { adminKeysRoutes } from './routes/admin-keys';
 import { appsRoutes } from './routes/apps';
 import { authorizeRoutes } from './routes/authorize';
 import { rolesRoutes } from './routes/roles';
@@ -21,9 +24,43 @@ import { wellKnownRoutes } from './routes/well-known';
 /** Largest request body accepted (CONTRACT §1). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/**
+ * The routes under /v1/apps that take no admin key (CONTRACT §5): the token
+ * endpoints, rate-limited per app and client IP instead.
+ */
+export const TOKEN_ROUTES = [
+  '/v1/apps/:app_name/tokens',
+  '/v1/apps/:app_name/tokens/refresh',
+  '/v1/apps/:app_name/tokens/revoke',
+] as const;
+
 export const app = new Hono<AppEnv>();
 
+// Outermost: decorates every answer, errors included, with the security and
+// rate-limit headers.
 app.use('*', securityHeaders());
+
+// Rate limits (CONTRACT §7), and admin authentication, which applies the
+// admin and authorize limits. All before the body limit, so that a 413 is
+// counted and carries the rate-limit headers. Each request is in exactly one
+// group: one bucket, at most one Durable Object call. Routes added later
+// inherit this from their path; they must not add a limiter of their own.
+for (const path of TOKEN_ROUTES) app.use(path, rateLimit('token'));
+app.use('/v1/invites/:invite_token/accept', rateLimit('token'));
+app.use('/v1/authorize', adminAuth({ group: 'authorize', optional: true }));
+
+// Admin group. Hono's `/x/*` also matches `/x` itself, so one pattern covers
+// a collection and everything under it (registering both would run the
+// middleware, and count the request, twice).
+const adminOnly = [adminAuth(), requireWriteAccess()] as const;
+app.use('/v1/apps/*', except([...TOKEN_ROUTES], ...adminOnly));
+// Structural tenant check: every route on an app, `/v1/apps/:app_name` and
+// anything nested under it (users, roles, credentials, invites, audit logs,
+// whoever adds them), passes `requireAppAccess` here rather than per route.
+app.use('/v1/apps/:app_name/*', except([...TOKEN_ROUTES], requireAppAccess()));
+app.use('/v1/admin-keys/*', ...adminOnly, requireRoot());
+app.use('/v1/signing-keys/*', ...adminOnly, requireRoot());
+
 app.use(
   '*',
   bodyLimit({
@@ -34,19 +71,15 @@ app.use(
   }),
 );
 
-// Public: token grants (their own credentials), authorize (admin key optional), documents.
-app.route('/v1/apps/:app_name/tokens', tokensRoutes);
-app.route('/v1/authorize', authorizeRoutes);
-app.route('/v1/.well-known', wellKnownRoutes);
-
-app.use('/v1/apps', adminAuth(), requireWriteAccess());
-app.use('/v1/apps/*', adminAuth(), requireWriteAccess());
-app.use('/v1/signing-keys', adminAuth(), requireWriteAccess());
-app.use('/v1/signing-keys/*', adminAuth(), requireWriteAccess());
 app.route('/v1/apps', appsRoutes);
-app.route('/v1/signing-keys', signingKeysRoutes);
 app.route('/v1/apps/:app_name/users', usersRoutes);
 app.route('/v1/apps/:app_name/roles', rolesRoutes);
+app.route('/v1/apps/:app_name/tokens', tokensRoutes);
+app.route('/v1/authorize', authorizeRoutes);
+app.route('/v1/admin-keys', adminKeysRoutes);
+app.route('/v1/signing-keys', signingKeysRoutes);
+// Public documents: no key, no rate limit (edges cache them).
+app.route('/v1/.well-known', wellKnownRoutes);
 
 app.onError(renderError);
 app.notFound((c) => {

@@ -5,10 +5,13 @@
  * than running with it.
  */
 import type { LoginThrottle } from './durable-objects/login-throttle';
+import type { RateLimiter } from './durable-objects/rate-limiter';
 import type { RefreshTokenFamily } from './durable-objects/refresh-token-family';
 
 export interface Env {
   DB: D1Database;
+  /** One Durable Object per rate-limit bucket (CONTRACT §7). */
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   /** One object per refresh-token family, named `<app id>:<family id>`. */
   REFRESH_TOKENS: DurableObjectNamespace<RefreshTokenFamily>;
   /** Failed-login counters, named `acct:<app id>:<email>` or `ip:<address>`. */

@@ -8,6 +8,7 @@ import { config, type Env } from './env';
 import { runScheduledKeyMaintenance } from './services/signing-keys';
 
 export { LoginThrottle } from './durable-objects/login-throttle';
+export { RateLimiter } from './durable-objects/rate-limiter';
 export { RefreshTokenFamily } from './durable-objects/refresh-token-family';
 
 export default {

@@ -124,6 +124,13 @@ export async function createRole(appName: string, body: Record<string, unknown>)
   return res.body;
 }
 
+/** Creates a managed admin key through the API (root); returns the create answer, `key` included. */
+export async function createAdminKey(body: Record<string, unknown> = {}): Promise<any> {
+  const res = await api('POST', '/v1/admin-keys', { body: { name: 'Test key', ...body } });
+  expect(res.status, res.text).toBe(201);
+  return res.body;
+}
+
 export async function createUser(appName: string, body: Record<string, unknown> = {}): Promise<any> {
   const res = await api('POST', `/v1/apps/${appName}/users`, { body: { email: `${uniqueName('user')}@example.com`, ...body } });
   expect(res.status, res.text).toBe(201);
@@ -179,4 +186,10 @@ export async function eventually(check: () => Promise<boolean>, ms = 5_000, ever
     if (Date.now() - start > ms) throw new Error(`condition not met within ${ms} ms`);
     await new Promise((resolve) => setTimeout(resolve, every));
   }
+}
+
+/** Hex SHA-256, as admin keys are stored. */
+export async function sha256Hex(value: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value)));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

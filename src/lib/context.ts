@@ -16,7 +16,10 @@ export interface AdminPrincipal {
 
 export interface Variables {
   requestId: string;
-  /** Set by the admin-auth middleware on admin routes. */
+  /**
+   * Set by the admin-auth middleware on admin routes. On `/v1/authorize`
+   * the key is optional: there it is unset when no key was sent.
+   */
   admin: AdminPrincipal;
   /** Rate-limit headers of this request, applied to every answer (errors too). */
   rateLimitHeaders: Record<string, string> | undefined;

@@ -2,12 +2,23 @@
  * Admin authentication (CONTRACT §3): `Authorization: Bearer <key>`, the root
  * key from the `HEIMDALL_ROOT_KEY` secret or a managed `hk_...` key. Every
  * failure is the same 401, whatever was wrong.
+ *
+ * It also applies the rate limit of the request (CONTRACT §7), because the
+ * bucket depends on who is calling: a valid key spends its own bucket, and
+ * anything else (no key, a wrong, malformed or revoked one) spends a bucket of
+ * the client IP before it is refused. Counting only after a successful
+ * authentication would let random keys probe without limit; counting against
+ * the key the caller claims would let anyone drain a victim's bucket.
  */
 import type { MiddlewareHandler } from 'hono';
 import { sha256, timingSafeEqual } from '../auth/secrets';
+import { database } from '../db/client';
 import type { Env } from '../env';
-import type { AdminPrincipal, AppEnv } from '../lib/context';
+import { clientIp, type AdminPrincipal, type AppEnv } from '../lib/context';
 import { ApiError } from '../lib/errors';
+import { ipBucket, keyBucket } from '../rate-limit/buckets';
+import { principalOfManagedKey } from '../services/admin-keys';
+import { enforceRateLimit } from './rate-limit';
 
 export const ROOT_PRINCIPAL: AdminPrincipal = Object.freeze({ id: 'root', apps: null, readOnly: false });
 
@@ -34,6 +45,12 @@ async function isRootKey(env: Env, presented: string): Promise<boolean> {
   return timingSafeEqual(await sha256(presented), rootDigest.digest);
 }
 
+/** Answers for managed `hk_...` keys: the principal of an active key, else null. */
+export type ManagedKeyResolver = (env: Env, key: string) => Promise<AdminPrincipal | null>;
+
+/** Managed keys live in D1 and are looked up on every request, so a revoke takes effect at once. */
+export const resolveManagedKeyFromDb: ManagedKeyResolver = (env, key) => principalOfManagedKey(database(env), key);
+
 /**
  * Resolves a presented admin key to its principal, or null. The seam for
  * managed keys: `resolveManagedKey` answers for `hk_...` keys.
@@ -41,20 +58,50 @@ async function isRootKey(env: Env, presented: string): Promise<boolean> {
 export async function resolveAdminKey(
   env: Env,
   presented: string,
-  resolveManagedKey?: (env: Env, key: string) => Promise<AdminPrincipal | null>,
+  resolveManagedKey?: ManagedKeyResolver,
 ): Promise<AdminPrincipal | null> {
   if (await isRootKey(env, presented)) return ROOT_PRINCIPAL;
   if (resolveManagedKey && presented.startsWith('hk_')) return resolveManagedKey(env, presented);
   return null;
 }
 
-/** Requires a valid admin key and sets `c.var.admin`. */
-export function adminAuth(): MiddlewareHandler<AppEnv> {
+export interface AdminAuthOptions {
+  /** The rate-limit group of the routes behind it (CONTRACT §7). Default `admin`. */
+  group?: 'admin' | 'authorize';
+  /**
+   * The key is optional (`/v1/authorize`, where it only selects the bucket):
+   * a request without `Authorization` passes with no `c.var.admin`. A key
+   * that is sent must still be valid.
+   */
+  optional?: boolean;
+  /** Managed-key lookup; defaults to D1. */
+  resolveManagedKey?: ManagedKeyResolver;
+}
+
+/** Authenticates the admin key, applies the rate limit, and sets `c.var.admin`. */
+export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler<AppEnv> {
+  const group = options.group ?? 'admin';
+  if (group !== 'admin' && group !== 'authorize') throw new Error(`adminAuth: unknown rate-limit group ${String(group)}`);
+  const optional = options.optional ?? false;
+  if (optional && group !== 'authorize') throw new Error('adminAuth: only /v1/authorize takes an optional admin key');
+  const resolveManagedKey = options.resolveManagedKey ?? resolveManagedKeyFromDb;
+
   return async function adminAuth(c, next) {
-    const presented = bearerToken(c.req.header('Authorization'));
-    const principal = presented ? await resolveAdminKey(c.env, presented) : null;
-    if (!principal) throw unauthorized();
-    c.set('admin', principal);
+    const header = c.req.header('Authorization');
+    const presented = bearerToken(header);
+    let principal: AdminPrincipal | null = null;
+    let lookupFailure: unknown;
+    try {
+      principal = presented ? await resolveAdminKey(c.env, presented, resolveManagedKey) : null;
+    } catch (err) {
+      // Storage failed: nobody is authenticated. Still count the request, so
+      // even this 503 is limited and carries the rate-limit headers.
+      lookupFailure = err;
+    }
+    await enforceRateLimit(c, group, principal ? keyBucket(group, principal.id) : ipBucket(group, clientIp(c)));
+    if (lookupFailure !== undefined) throw lookupFailure;
+    if (principal) c.set('admin', principal);
+    else if (!(optional && header === undefined)) throw unauthorized();
     await next();
   };
 }

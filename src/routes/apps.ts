@@ -1,5 +1,7 @@
 /**
  * /v1/apps: create, list, get, update, archive (reference "Apps", CONTRACT §4).
+ * `app.ts` checks admin auth, write access and (for `/:app_name` and below)
+ * the key's app scope before any route here runs.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -10,7 +12,7 @@ import { page, paginated, paginationFields } from '../lib/pagination';
 import { displayNameSchema, immutableField, metadataSchema } from '../lib/schemas';
 import { isoSeconds } from '../lib/time';
 import { jsonBody, query } from '../lib/validation';
-import { actorOf, requireAppAccess, requireAppCreation } from '../middleware/admin-scope';
+import { actorOf, requireAppCreation } from '../middleware/admin-scope';
 import { appView, archiveApp, createApp, listApps, requireApp, updateApp } from '../services/apps';
 
 /** 3-63 characters of a-z, 0-9 and -, starting and ending alphanumeric (CONTRACT §4). */
@@ -59,17 +61,17 @@ export const appsRoutes = new Hono<AppEnv>()
     const { rows, total } = await listApps(database(c.env), { status: q.status, names: c.var.admin.apps }, p);
     return c.json(paginated(rows.map(renderApp), total, p));
   })
-  .get('/:app_name', requireAppAccess(), async (c) => {
+  .get('/:app_name', async (c) => {
     const app = await requireApp(database(c.env), c.req.param('app_name'));
     return c.json(renderApp(app));
   })
-  .patch('/:app_name', requireAppAccess(), jsonBody(updateAppBody), async (c) => {
+  .patch('/:app_name', jsonBody(updateAppBody), async (c) => {
     const db = database(c.env);
     const app = await requireApp(db, c.req.param('app_name'));
     const updated = await updateApp(db, actorOf(c), app, c.req.valid('json'), Date.now());
     return c.json(renderApp(updated));
   })
-  .delete('/:app_name', requireAppAccess(), async (c) => {
+  .delete('/:app_name', async (c) => {
     const db = database(c.env);
     const app = await requireApp(db, c.req.param('app_name'));
     return c.json(renderApp(await archiveApp(db, actorOf(c), app, Date.now())));

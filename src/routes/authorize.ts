@@ -1,7 +1,8 @@
 /**
  * POST /v1/authorize (CONTRACT §6): verify a token and check permissions.
  * An admin key is optional (it selects the rate-limit bucket), but a key
- * that is sent must be valid.
+ * that is sent must be valid: `adminAuth({ group: 'authorize', optional })`
+ * in app.ts checks it and applies the limit.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -9,7 +10,6 @@ import { database } from '../db/client';
 import type { AppEnv } from '../lib/context';
 import { issuer } from '../lib/public-base';
 import { jsonBody } from '../lib/validation';
-import { bearerToken, resolveAdminKey, unauthorized } from '../middleware/admin-auth';
 import { authorize } from '../services/authorize';
 import { appNameSchema } from './apps';
 import { permissionSchema } from './roles';
@@ -28,16 +28,7 @@ const authorizeBody = z
     message: 'give exactly one of permission or permissions',
   });
 
-export const authorizeRoutes = new Hono<AppEnv>().post('/', async (c, next) => {
-  const header = c.req.header('Authorization');
-  if (header !== undefined) {
-    const presented = bearerToken(header);
-    const principal = presented ? await resolveAdminKey(c.env, presented) : null;
-    if (!principal) throw unauthorized();
-    c.set('admin', principal);
-  }
-  await next();
-}, jsonBody(authorizeBody), async (c) => {
+export const authorizeRoutes = new Hono<AppEnv>().post('/', jsonBody(authorizeBody), async (c) => {
   const body = c.req.valid('json');
   const answer = await authorize(
     { db: database(c.env), issuer: issuer(c), now: Date.now(), waitUntil: (p) => c.executionCtx.waitUntil(p) },
