@@ -11,6 +11,7 @@ import { adminAuth } from './middleware/admin-auth';
 import { requireWriteAccess } from './middleware/admin-scope';
 import { securityHeaders } from './middleware/security-headers';
 import { appsRoutes } from './routes/apps';
+import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { rolesRoutes } from './routes/roles';
 import { usersRoutes } from './routes/users';
 
@@ -35,6 +36,11 @@ app.use('/v1/apps/*', adminAuth(), requireWriteAccess());
 app.route('/v1/apps', appsRoutes);
 app.route('/v1/apps/:app_name/users', usersRoutes);
 app.route('/v1/apps/:app_name/roles', rolesRoutes);
+app.route('/v1/apps/:app_name/audit-logs', appAuditLogsRoutes);
+
+app.use('/v1/audit-logs', adminAuth(), requireWriteAccess());
+app.use('/v1/audit-logs/*', adminAuth(), requireWriteAccess());
+app.route('/v1/audit-logs', globalAuditLogsRoutes);
 
 app.onError(renderError);
 app.notFound((c) => {
