@@ -102,17 +102,21 @@ export async function exportAuditEntries(
 ): Promise<{ rows: AuditLogRow[]; more: boolean }> {
   const seq = sql<number>`${auditLogs}.rowid`;
   const conditions = [inLog(scope), ...timeConditions(range)];
-  if (after !== undefined) {
+  let rows: AuditLogRow[];
+  if (after === undefined) {
+    rows = await db.select().from(auditLogs).where(and(...conditions)).orderBy(asc(seq)).limit(limit + 1);
+  } else {
     // A tampered cursor, or one from another log, is refused alike.
     if (!isId('audit', after)) throw invalidCursor();
-    conditions.push(sql`${seq} > (SELECT c.rowid FROM ${auditLogs} c WHERE c.id = ${after} AND ${scope === null ? sql`c.app_id IS NULL` : sql`c.app_id = ${scope}`})`);
+    const cursor = and(inLog(scope), eq(auditLogs.id, after));
+    conditions.push(sql`${seq} > (SELECT rowid FROM ${auditLogs} WHERE ${cursor})`);
+    // One batch, so the cursor check and the page read the same state.
+    const [found, page] = await db.batch([
+      db.select({ id: auditLogs.id }).from(auditLogs).where(cursor),
+      db.select().from(auditLogs).where(and(...conditions)).orderBy(asc(seq)).limit(limit + 1),
+    ]);
+    if (found.length === 0) throw invalidCursor();
+    rows = page;
   }
-  const page = db.select().from(auditLogs).where(and(...conditions)).orderBy(asc(seq)).limit(limit + 1);
-  // One batch, so the cursor check and the page read the same state.
-  const [cursor, rows] = await db.batch([
-    db.select({ id: auditLogs.id }).from(auditLogs).where(and(inLog(scope), eq(auditLogs.id, after ?? ''))),
-    page,
-  ]);
-  if (after !== undefined && cursor.length === 0) throw invalidCursor();
   return { rows: rows.slice(0, limit), more: rows.length > limit };
 }
