@@ -13,7 +13,7 @@ import { database } from '../db/client';
 import type { AuditLogRow } from '../db/schema';
 import type { AppEnv } from '../lib/context';
 import { integerText, page, paginated, paginationFields } from '../lib/pagination';
-import { publicUrl } from '../lib/public-url';
+import { publicBase } from '../lib/public-base';
 import { isoTimestampSchema } from '../lib/schemas';
 import { endOfSecond, isoSeconds, startOfSecond } from '../lib/time';
 import { query } from '../lib/validation';
@@ -124,7 +124,7 @@ async function exportResponse(c: Context<AppEnv>, scope: AuditLogScope, q: Expor
   if (more && last) {
     const next = new URL(c.req.url);
     next.searchParams.set('after', last.id);
-    headers.Link = `<${publicUrl(c, next.pathname + next.search)}>; rel="next"`;
+    headers.Link = `<${publicBase(c)}${next.pathname}${next.search}>; rel="next"`;
   }
   // JSON.stringify escapes every line break inside a value, so an entry is always exactly one line.
   const body = rows.map((row) => `${JSON.stringify(renderAuditEntry(row))}\n`).join('');
