@@ -86,3 +86,14 @@ export function asAdminKey(principal: AdminPrincipal) {
   app.onError(renderError);
   return (path: string) => app.request(`${BASE}${path}`, {}, env);
 }
+
+/** Fields of an entry, in the order answers give them: the reference's, then user_agent and request_id. */
+export const ENTRY_FIELDS = ['id', 'app_id', 'actor_id', 'action', 'target_type', 'target_id', 'metadata', 'ip_address', 'timestamp', 'user_agent', 'request_id'];
+
+/** 2026-02-20T10:15:00.000Z, the reference example's instant. */
+export const T = Date.parse('2026-02-20T10:15:00Z');
+
+export const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : 1);
+
+/** The ids of a list answer's entries, in order. */
+export const ids = (res: { body: { data: { id: string }[] } }) => res.body.data.map((e) => e.id);
