@@ -14,6 +14,7 @@ import { rateLimit } from './middleware/rate-limit';
 import { securityHeaders } from './middleware/security-headers';
 import { adminKeysRoutes } from './routes/admin-keys';
 import { appsRoutes } from './routes/apps';
+import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
 import { rolesRoutes } from './routes/roles';
 import { signingKeysRoutes } from './routes/signing-keys';
@@ -60,6 +61,7 @@ app.use('/v1/apps/*', except([...TOKEN_ROUTES], ...adminOnly));
 app.use('/v1/apps/:app_name/*', except([...TOKEN_ROUTES], requireAppAccess()));
 app.use('/v1/admin-keys/*', ...adminOnly, requireRoot());
 app.use('/v1/signing-keys/*', ...adminOnly, requireRoot());
+app.use('/v1/audit-logs/*', ...adminOnly, requireRoot());
 
 app.use(
   '*',
@@ -74,10 +76,12 @@ app.use(
 app.route('/v1/apps', appsRoutes);
 app.route('/v1/apps/:app_name/users', usersRoutes);
 app.route('/v1/apps/:app_name/roles', rolesRoutes);
+app.route('/v1/apps/:app_name/audit-logs', appAuditLogsRoutes);
 app.route('/v1/apps/:app_name/tokens', tokensRoutes);
 app.route('/v1/authorize', authorizeRoutes);
 app.route('/v1/admin-keys', adminKeysRoutes);
 app.route('/v1/signing-keys', signingKeysRoutes);
+app.route('/v1/audit-logs', globalAuditLogsRoutes);
 // Public documents: no key, no rate limit (edges cache them).
 app.route('/v1/.well-known', wellKnownRoutes);
 

@@ -241,6 +241,9 @@ export const auditLogs = sqliteTable(
     index('audit_app_actor_ts_idx').on(t.appId, t.actorId, t.timestamp, t.id),
     index('audit_app_target_type_ts_idx').on(t.appId, t.targetType, t.timestamp, t.id),
     index('audit_app_target_id_ts_idx').on(t.appId, t.targetId, t.timestamp, t.id),
+    // The export walks a log in append order. SQLite ends every index entry
+    // with the rowid, so this is (app_id, rowid): a range scan from the cursor.
+    index('audit_app_seq_idx').on(t.appId),
   ],
 );
 

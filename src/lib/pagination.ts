@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 
-const integerText = (field: string) =>
+/** A query parameter holding a whole number (digits only: no sign, exponent or fraction). */
+export const integerText = (field: string) =>
   z.string().regex(/^[0-9]{1,10}$/, { error: `${field} must be a whole number` }).transform(Number);
 
 export const paginationFields = {

@@ -3,6 +3,7 @@
  * and a human message; `validationError` turns failures into `details[]`.
  */
 import { z } from 'zod';
+import { parseIsoTimestamp } from './time';
 
 const METADATA_MAX_KEYS = 50;
 const METADATA_MAX_KEY_LENGTH = 40;
@@ -49,3 +50,15 @@ export const immutableField = z
   .unknown()
   .refine(() => false, { params: { reason: 'immutable' }, message: 'cannot be changed' })
   .optional();
+
+/** An ISO 8601 date-time with an explicit offset (`2026-02-20T10:15:00Z`), parsed to epoch milliseconds. */
+export const isoTimestampSchema = z.string().transform((value, ctx) => {
+  const ms = parseIsoTimestamp(value);
+  if (ms !== null) return ms;
+  ctx.addIssue({
+    code: 'custom',
+    params: { reason: 'invalid_format' },
+    message: 'must be an ISO 8601 date-time with a time zone, such as 2026-02-20T10:15:00Z',
+  });
+  return z.NEVER;
+});

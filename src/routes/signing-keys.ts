@@ -33,7 +33,7 @@ function renderList(keys: KeyView[], q: z.output<typeof listQuery>) {
 
 export const signingKeysRoutes = new Hono<AppEnv>()
   .use('*', requireRoot())
-  .get('/', query(listQuery), async (c) => c.json(renderList(await listSigningKeys(database(c.env), Date.now()), c.req.valid('query'))))
+  .get('/', query(listQuery), async (c) => c.json(renderList(await listSigningKeys(c.env, database(c.env), Date.now()), c.req.valid('query'))))
   .post('/rotate', async (c) => {
     const keys = await rotateSigningKeys(c.env, database(c.env), actorOf(c), Date.now(), 'admin');
     return c.json(renderList(keys, {}));

@@ -202,11 +202,17 @@ export async function rotateSigningKeys(env: Env, db: Db, actor: Actor, now: num
     throw err;
   }
   invalidateKeyRing();
-  return listSigningKeys(db, now);
+  return listSigningKeys(env, db, now);
 }
 
-export async function listSigningKeys(db: Db, now: number): Promise<KeyView[]> {
-  return (await readRing(db, now)).keys.sort((a, b) => b.createdAt - a.createdAt);
+/** Every key, newest first. The first keys are created on the first look, so the list is never empty. */
+export async function listSigningKeys(env: Env, db: Db, now: number): Promise<KeyView[]> {
+  let current = await readRing(db, now);
+  if (!current.active) {
+    await bootstrap(env, db, now);
+    current = await readRing(db, now);
+  }
+  return current.keys.sort((a, b) => b.createdAt - a.createdAt);
 }
 
 /**

@@ -191,26 +191,37 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
   }
   if (begun.kind !== 'ok') throw invalidToken();
 
-  let user: UserRow | undefined;
-  let current: Pick<AppRow, 'status' | 'tokensInvalidBefore'> | undefined;
+  // Until the rotation commits, any failure releases the lease, so the
+  // presented token still works for a retry. The entry is written before the
+  // commit for the same reason: if D1 refuses it, nothing has rotated.
+  const refreshToken = newRefreshToken(parsed.familyId);
+  let access: Awaited<ReturnType<typeof issueAccessToken>>;
   try {
-    [user, current] = await Promise.all([
+    const [user, current] = await Promise.all([
       ctx.db.select().from(users).where(and(eq(users.id, begun.userId), eq(users.appId, app.id))).get(),
       ctx.db.select({ status: apps.status, tokensInvalidBefore: apps.tokensInvalidBefore }).from(apps).where(eq(apps.id, app.id)).get(),
     ]);
+    const invalidated =
+      !user || user.status !== 'active' || current?.status !== 'active' ||
+      begun.createdAt < (user.tokensInvalidBefore ?? 0) || begun.createdAt < (current.tokensInvalidBefore ?? 0);
+    if (invalidated) {
+      await stub.revokeFamily('user_or_app_invalidated', ctx.now);
+      throw invalidToken();
+    }
+    const grants = await userGrants(ctx.db, app.id, user.id);
+    access = await issueAccessToken(ctx, app, { sub: user.id, roles: grants.roles, permissions: grants.permissions });
+    await auditEntry(ctx.db, ctx.actor, {
+      appId: app.id,
+      action: 'token.refreshed',
+      targetType: 'token',
+      targetId: parsed.familyId,
+      actorId: user.id,
+      metadata: { subject: user.id, jti: access.jti, roles: grants.roles },
+    }, ctx.now);
   } catch (err) {
     await stub.abort(begun.leaseId).catch(() => undefined);
     throw err;
   }
-  const invalidated =
-    !user || user.status !== 'active' || current?.status !== 'active' ||
-    begun.createdAt < (user.tokensInvalidBefore ?? 0) || begun.createdAt < (current.tokensInvalidBefore ?? 0);
-  if (invalidated) {
-    await stub.revokeFamily('user_or_app_invalidated', ctx.now).catch(() => undefined);
-    throw invalidToken();
-  }
-
-  const refreshToken = newRefreshToken(parsed.familyId);
   let committed;
   try {
     committed = await stub.commit(begun.leaseId, await hashSecret(refreshToken), ctx.now);
@@ -218,16 +229,6 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
     throw unavailable(err);
   }
   if (!committed) throw invalidToken();
-  const grants = await userGrants(ctx.db, app.id, user!.id);
-  const access = await issueAccessToken(ctx, app, { sub: user!.id, roles: grants.roles, permissions: grants.permissions });
-  await auditEntry(ctx.db, ctx.actor, {
-    appId: app.id,
-    action: 'token.refreshed',
-    targetType: 'token',
-    targetId: parsed.familyId,
-    actorId: user!.id,
-    metadata: { subject: user!.id, jti: access.jti, roles: grants.roles },
-  }, ctx.now);
   return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refreshToken };
 }
 

@@ -1,0 +1,1 @@
+CREATE INDEX `audit_app_seq_idx` ON `audit_logs` (`app_id`);

@@ -1,0 +1,327 @@
+/**
+ * Every action of the audit log (CONTRACT §8), as a table the audit suites
+ * run over: how to make the product perform it once through the API, and the
+ * one entry it must leave. `audit-coverage.test.ts` checks each row's entry;
+ * `audit-atomicity.test.ts` checks that each row's change and entry land
+ * together or not at all.
+ *
+ * Building a feature that writes one of the PENDING_ACTIONS? Move the action
+ * from PENDING_ACTIONS to a row of AUDIT_ACTION_CASES. The coverage suite
+ * fails until you do: it watches the routes named beside each pending action.
+ */
+import { expect } from 'vitest';
+import type { AuditAction, AuditTargetType } from '../src/services/audit';
+import { api, createAdminKey, createRole, createUser, login, seedApp, uniqueName, type ApiResponse } from './helpers';
+
+export const PASSWORD = 'correct horse battery staple';
+
+export interface ExpectedEntry {
+  /** Null for the global log. */
+  appId: string | null;
+  targetId: string;
+  metadata: Record<string, unknown>;
+  /** `root` unless said otherwise. */
+  actorId?: string | null;
+  /** The CF-Connecting-IP the action was sent with; null (none) unless said otherwise. */
+  ipAddress?: string | null;
+}
+
+export interface Arranged {
+  /** The app whose log (and state) the action touches; null for the global log. */
+  appName: string | null;
+}
+
+export interface AuditActionCase<Ctx extends Arranged = any> {
+  action: AuditAction;
+  targetType: AuditTargetType;
+  /** Builds what the action needs, in an app of its own; never performs the action itself. */
+  arrange: () => Promise<Ctx>;
+  /** Performs the action once, through the API. */
+  act: (ctx: Ctx) => Promise<ApiResponse>;
+  /** The one entry the action must leave. */
+  expected: (ctx: Ctx, res: ApiResponse) => ExpectedEntry;
+  /**
+   * Where the recorded change lives. `d1` (the default): in the same batch as
+   * its entry, which the atomicity suite checks. `durable_object`: token state
+   * lives in a Durable Object, which no D1 batch can include; the entry is
+   * written next to the change (see the README). `refusal`: the event is a
+   * refused request, which changes nothing.
+   */
+  change?: 'd1' | 'durable_object' | 'refusal';
+  /** The status the action answers when it is a refusal. */
+  status?: number;
+}
+
+function row<Ctx extends Arranged>(c: AuditActionCase<Ctx>): AuditActionCase<Ctx> {
+  return c;
+}
+
+const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read'] };
+
+/** An app of its own, with an `editor` role and a user holding nothing. */
+async function appWithEditorAndUser() {
+  const app = await seedApp();
+  const role = await createRole(app.name, EDITOR);
+  const user = await createUser(app.name, { display_name: 'Old', password: PASSWORD });
+  return { appName: app.name as string, app, role, user };
+}
+
+export const AUDIT_ACTION_CASES: AuditActionCase[] = [
+  row({
+    action: 'app.created',
+    targetType: 'app',
+    arrange: async () => ({ appName: uniqueName() }),
+    act: (ctx) => api('POST', '/v1/apps', { body: { name: ctx.appName, display_name: 'Acme', metadata: { plan: 'growth' } } }),
+    expected: (ctx, res) => ({ appId: res.body.id, targetId: res.body.id, metadata: { name: ctx.appName, display_name: 'Acme', default_role: 'admin' } }),
+  }),
+  row({
+    action: 'app.updated',
+    targetType: 'app',
+    arrange: async () => {
+      const app = await seedApp();
+      return { appName: app.name as string, app };
+    },
+    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}`, { body: { display_name: 'Renamed' } }),
+    expected: ({ app }) => ({ appId: app.id, targetId: app.id, metadata: { changes: { display_name: { from: 'Test App', to: 'Renamed' } } } }),
+  }),
+  row({
+    action: 'app.archived',
+    targetType: 'app',
+    arrange: async () => {
+      const app = await seedApp();
+      return { appName: app.name as string, app };
+    },
+    act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}`),
+    expected: ({ app }) => ({ appId: app.id, targetId: app.id, metadata: { name: app.name } }),
+  }),
+  row({
+    action: 'user.created',
+    targetType: 'user',
+    arrange: async () => {
+      const app = await seedApp();
+      return { appName: app.name as string, app };
+    },
+    act: (ctx) =>
+      api('POST', `/v1/apps/${ctx.appName}/users`, {
+        body: { email: 'Jane@Acme.co', display_name: 'Jane Chen', password: PASSWORD, role: 'admin', metadata: { department: 'engineering' } },
+      }),
+    expected: ({ app }, res) => ({ appId: app.id, targetId: res.body.id, metadata: { email: 'jane@acme.co', roles: ['admin'] } }),
+  }),
+  row({
+    action: 'user.updated',
+    targetType: 'user',
+    arrange: appWithEditorAndUser,
+    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}/users/${ctx.user.id}`, { body: { display_name: 'New', password: `${PASSWORD} 2` } }),
+    // The fact of a password change, never the password.
+    expected: ({ app, user }) => ({ appId: app.id, targetId: user.id, metadata: { changes: { display_name: { from: 'Old', to: 'New' } }, password_changed: true } }),
+  }),
+  row({
+    action: 'user.deactivated',
+    targetType: 'user',
+    arrange: appWithEditorAndUser,
+    act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/users/${ctx.user.id}`),
+    expected: ({ app, user }) => ({ appId: app.id, targetId: user.id, metadata: { email: user.email } }),
+  }),
+  row({
+    action: 'role.created',
+    targetType: 'role',
+    arrange: async () => {
+      const app = await seedApp();
+      return { appName: app.name as string, app };
+    },
+    act: (ctx) => api('POST', `/v1/apps/${ctx.appName}/roles`, { body: { ...EDITOR, permissions: ['projects:read', 'projects:read', 'comments:*'] } }),
+    expected: ({ app }, res) => ({ appId: app.id, targetId: res.body.id, metadata: { name: 'editor', permissions: ['projects:read', 'comments:*'] } }),
+  }),
+  row({
+    action: 'role.updated',
+    targetType: 'role',
+    arrange: appWithEditorAndUser,
+    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}/roles/editor`, { body: { permissions: ['projects:read', 'projects:write'] } }),
+    expected: ({ app, role }) => ({
+      appId: app.id,
+      targetId: role.id,
+      metadata: { name: 'editor', changes: { permissions: { from: ['projects:read'], to: ['projects:read', 'projects:write'] } } },
+    }),
+  }),
+  row({
+    action: 'role.deleted',
+    targetType: 'role',
+    arrange: async () => {
+      const ctx = await appWithEditorAndUser();
+      await api('POST', `/v1/apps/${ctx.appName}/users/${ctx.user.id}/roles`, { body: { role: 'editor' } });
+      return ctx;
+    },
+    act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/roles/editor?force=true`),
+    // One entry for the forced delete, counting the assignments it removed (CONTRACT §8).
+    expected: ({ app, role }) => ({
+      appId: app.id,
+      targetId: role.id,
+      metadata: { name: 'editor', permissions: ['projects:read'], forced: true, assignments_removed: 1, invites_revoked: 0 },
+    }),
+  }),
+  row({
+    action: 'role.assigned',
+    targetType: 'user',
+    arrange: appWithEditorAndUser,
+    act: (ctx) => api('POST', `/v1/apps/${ctx.appName}/users/${ctx.user.id}/roles`, { body: { role: 'editor' } }),
+    expected: ({ app, role, user }) => ({ appId: app.id, targetId: user.id, metadata: { role: 'editor', role_id: role.id } }),
+  }),
+  row({
+    action: 'role.removed',
+    targetType: 'user',
+    arrange: async () => {
+      const ctx = await appWithEditorAndUser();
+      await api('POST', `/v1/apps/${ctx.appName}/users/${ctx.user.id}/roles`, { body: { role: 'editor' } });
+      return ctx;
+    },
+    act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/users/${ctx.user.id}/roles/editor`),
+    expected: ({ app, role, user }) => ({ appId: app.id, targetId: user.id, metadata: { role: 'editor', role_id: role.id } }),
+  }),
+  row({
+    action: 'token.issued',
+    targetType: 'token',
+    change: 'durable_object',
+    arrange: appWithEditorAndUser,
+    act: (ctx) => login(ctx.appName, ctx.user.email, PASSWORD, '203.0.113.42'),
+    expected: ({ app, user }, res) => ({
+      appId: app.id,
+      targetId: familyOf(res.body.refresh_token),
+      actorId: user.id,
+      ipAddress: '203.0.113.42',
+      metadata: { grant_type: 'password', subject: user.id, jti: jtiOf(res.body.access_token), roles: [] },
+    }),
+  }),
+  row({
+    action: 'token.refreshed',
+    targetType: 'token',
+    change: 'durable_object',
+    arrange: async () => {
+      const ctx = await appWithEditorAndUser();
+      return { ...ctx, refreshToken: (await login(ctx.appName, ctx.user.email, PASSWORD)).body.refresh_token as string };
+    },
+    act: (ctx) => api('POST', `/v1/apps/${ctx.appName}/tokens/refresh`, { key: null, body: { refresh_token: ctx.refreshToken } }),
+    expected: ({ app, user, refreshToken }, res) => ({
+      appId: app.id,
+      targetId: familyOf(refreshToken),
+      actorId: user.id,
+      metadata: { subject: user.id, jti: jtiOf(res.body.access_token), roles: [] },
+    }),
+  }),
+  row({
+    action: 'token.revoked',
+    targetType: 'token',
+    change: 'durable_object',
+    arrange: async () => {
+      const ctx = await appWithEditorAndUser();
+      return { ...ctx, refreshToken: (await login(ctx.appName, ctx.user.email, PASSWORD)).body.refresh_token as string };
+    },
+    act: (ctx) => api('POST', `/v1/apps/${ctx.appName}/tokens/revoke`, { key: null, body: { refresh_token: ctx.refreshToken } }),
+    expected: ({ app, user, refreshToken }) => ({
+      appId: app.id,
+      targetId: familyOf(refreshToken),
+      actorId: user.id,
+      metadata: { subject: user.id, token_type: 'refresh_token' },
+    }),
+  }),
+  row({
+    action: 'token.reuse_detected',
+    targetType: 'token',
+    change: 'refusal',
+    status: 401,
+    arrange: async () => {
+      const ctx = await appWithEditorAndUser();
+      const first = (await login(ctx.appName, ctx.user.email, PASSWORD)).body.refresh_token as string;
+      await api('POST', `/v1/apps/${ctx.appName}/tokens/refresh`, { key: null, body: { refresh_token: first } });
+      return { ...ctx, refreshToken: first };
+    },
+    act: (ctx) => api('POST', `/v1/apps/${ctx.appName}/tokens/refresh`, { key: null, body: { refresh_token: ctx.refreshToken } }),
+    // Nobody authenticated presented it: no actor; the family is named, never the token.
+    expected: ({ app, user, refreshToken }) => ({
+      appId: app.id,
+      targetId: familyOf(refreshToken),
+      actorId: null,
+      metadata: { subject: user.id, family_revoked: true },
+    }),
+  }),
+  row({
+    action: 'auth.failed',
+    targetType: 'user',
+    change: 'refusal',
+    status: 401,
+    arrange: appWithEditorAndUser,
+    act: (ctx) => login(ctx.appName, ctx.user.email, 'not the password', '198.51.100.23'),
+    expected: ({ app, user }) => ({
+      appId: app.id,
+      targetId: user.id,
+      actorId: null,
+      ipAddress: '198.51.100.23',
+      metadata: { grant_type: 'password', email: user.email, reason: 'invalid_credentials' },
+    }),
+  }),
+  row({
+    action: 'admin_key.created',
+    targetType: 'admin_key',
+    arrange: async () => {
+      const app = await seedApp();
+      return { appName: null, app };
+    },
+    act: (ctx) => api('POST', '/v1/admin-keys', { body: { name: 'support', apps: [ctx.app.name], read_only: true } }),
+    expected: ({ app }, res) => ({ appId: null, targetId: res.body.id, metadata: { name: 'support', apps: [app.name], read_only: true } }),
+  }),
+  row({
+    action: 'admin_key.revoked',
+    targetType: 'admin_key',
+    arrange: async () => ({ appName: null, key: await createAdminKey({ name: 'to revoke' }) }),
+    act: (ctx) => api('DELETE', `/v1/admin-keys/${ctx.key.id}`),
+    expected: ({ key }) => ({ appId: null, targetId: key.id, metadata: { name: 'to revoke' } }),
+  }),
+  row({
+    action: 'signing_key.rotated',
+    targetType: 'signing_key',
+    arrange: async () => {
+      const keys = (await api('GET', '/v1/signing-keys')).body.data as { kid: string; status: string }[];
+      return { appName: null, keys };
+    },
+    act: () => api('POST', '/v1/signing-keys/rotate'),
+    expected: ({ keys }, res) => {
+      const after = res.body.data as { kid: string; status: string }[];
+      const active = after.find((k) => k.status === 'active')!;
+      const next = after.find((k) => k.status === 'next')!;
+      return {
+        appId: null,
+        targetId: active.kid,
+        metadata: {
+          trigger: 'admin',
+          retired_kid: keys.find((k) => k.status === 'active')!.kid,
+          active_kid: active.kid,
+          next_kid: next.kid,
+          retired_until: expect.stringMatching(/Z$/),
+        },
+      };
+    },
+  }),
+];
+
+function familyOf(refreshToken: string): string {
+  return refreshToken.slice(3, 29);
+}
+
+function jtiOf(accessToken: string): string {
+  return JSON.parse(atob(accessToken.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))).jti;
+}
+
+/**
+ * Actions the product cannot perform yet, each with the routes (method and
+ * path, as CONTRACT and the reference name them) that will perform it. The
+ * coverage suite fails as soon as one of these routes exists while its
+ * action is still listed here.
+ */
+export const PENDING_ACTIONS: Partial<Record<AuditAction, string[]>> = {
+  'credential.created': ['POST /v1/apps/:app_name/credentials'],
+  'credential.updated': ['PATCH /v1/apps/:app_name/credentials/:credential_id'],
+  'credential.rotated': ['PATCH /v1/apps/:app_name/credentials/:credential_id'],
+  'credential.revoked': ['DELETE /v1/apps/:app_name/credentials/:credential_id'],
+  'invite.created': ['POST /v1/apps/:app_name/invites'],
+  'invite.accepted': ['POST /v1/invites/:invite_token/accept'],
+  'invite.revoked': ['DELETE /v1/apps/:app_name/invites/:invite_id'],
+};
