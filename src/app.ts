@@ -16,6 +16,7 @@ import { adminKeysRoutes } from './routes/admin-keys';
 import { appsRoutes } from './routes/apps';
 import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
+import { healthRoutes } from './routes/health';
 import { rolesRoutes } from './routes/roles';
 import { signingKeysRoutes } from './routes/signing-keys';
 import { tokensRoutes } from './routes/tokens';
@@ -84,6 +85,7 @@ app.route('/v1/signing-keys', signingKeysRoutes);
 app.route('/v1/audit-logs', globalAuditLogsRoutes);
 // Public documents: no key, no rate limit (edges cache them).
 app.route('/v1/.well-known', wellKnownRoutes);
+app.route('/v1/health', healthRoutes);
 
 app.onError(renderError);
 app.notFound((c) => {

@@ -144,3 +144,27 @@ export async function principalOfManagedKey(db: Db, presented: string): Promise<
     readOnly: row.readOnly,
   };
 }
+
+/** How long /v1/authorize trusts a managed key lookup: the same bound as its other state. */
+export const AUTHORIZE_KEY_CACHE_MS = 3_000;
+const MAX_CACHED_KEYS = 1_000;
+const keyCache = new Map<string, { principal: AdminPrincipal | null; at: number }>();
+
+/**
+ * `principalOfManagedKey` for `/v1/authorize` only, remembered per isolate
+ * (by digest, never the key) for `AUTHORIZE_KEY_CACHE_MS`, so the authorize
+ * hot path does not read D1 per call. There the key only picks the
+ * rate-limit bucket; a revoked key stops being accepted within 3 s. Admin
+ * routes keep the uncached lookup: a revocation applies to them at once.
+ */
+export async function cachedPrincipalOfManagedKey(db: Db, presented: string, now: number): Promise<AdminPrincipal | null> {
+  if (!KEY_SHAPE.test(presented)) return null;
+  const digest = await hashSecret(presented);
+  const hit = keyCache.get(digest);
+  if (hit && now - hit.at < AUTHORIZE_KEY_CACHE_MS) return hit.principal;
+  const principal = await principalOfManagedKey(db, presented);
+  keyCache.delete(digest);
+  if (keyCache.size >= MAX_CACHED_KEYS) keyCache.delete(keyCache.keys().next().value!);
+  keyCache.set(digest, { principal, at: now });
+  return principal;
+}
