@@ -36,6 +36,20 @@ export const TOKEN_ROUTES = [
   '/v1/apps/:app_name/tokens/revoke',
 ] as const;
 
+/**
+ * Every route that takes no admin key: the token routes and invite accept
+ * (their own credentials), authorize (the key is optional), and public
+ * documents. Everything else under /v1 is an admin route; the shared route
+ * suites read this list, so a new public route must be added here.
+ */
+export const PUBLIC_ROUTES = [
+  ...TOKEN_ROUTES,
+  '/v1/invites/:invite_token/accept',
+  '/v1/authorize',
+  '/v1/health',
+  '/v1/.well-known/jwks.json',
+] as const;
+
 export const app = new Hono<AppEnv>();
 
 // Outermost: decorates every answer, errors included, with the security and

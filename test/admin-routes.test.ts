@@ -6,16 +6,16 @@
  * managed key is 403 on root-only routes.
  */
 import { describe, expect, it } from 'vitest';
-import { TOKEN_ROUTES, app } from '../src/app';
+import { PUBLIC_ROUTES, app } from '../src/app';
 import { api, createAdminKey, expectError, seedApp } from './helpers';
 
-const PUBLIC_ROUTES = new Set<string>([...TOKEN_ROUTES, '/v1/invites/:invite_token/accept', '/v1/authorize']);
+const PUBLIC = new Set<string>(PUBLIC_ROUTES);
 const ROOT_ONLY = /^\/v1\/(admin-keys|audit-logs|signing-keys)(\/|$)/;
 
 const adminRoutes = [
   ...new Map(
     app.routes
-      .filter((r) => r.method !== 'ALL' && r.path.startsWith('/v1/') && !PUBLIC_ROUTES.has(r.path) && !r.path.includes('.well-known'))
+      .filter((r) => r.method !== 'ALL' && r.path.startsWith('/v1/') && !PUBLIC.has(r.path))
       .map((r) => [`${r.method} ${r.path}`, { method: r.method, path: r.path }]),
   ).values(),
 ];
