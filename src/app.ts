@@ -17,6 +17,7 @@ import { appsRoutes } from './routes/apps';
 import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
 import { healthRoutes } from './routes/health';
+import { revocationsRoutes } from './routes/revocations';
 import { rolesRoutes } from './routes/roles';
 import { signingKeysRoutes } from './routes/signing-keys';
 import { tokensRoutes } from './routes/tokens';
@@ -36,6 +37,9 @@ export const TOKEN_ROUTES = [
   '/v1/apps/:app_name/tokens/revoke',
 ] as const;
 
+/** Public documents of an app under /v1/apps: no admin key, no rate limit (edges cache them). */
+export const APP_DOCUMENT_ROUTES = ['/v1/apps/:app_name/revocations'] as const;
+
 /**
  * Every route that takes no admin key: the token routes and invite accept
  * (their own credentials), authorize (the key is optional), and public
@@ -44,6 +48,7 @@ export const TOKEN_ROUTES = [
  */
 export const PUBLIC_ROUTES = [
   ...TOKEN_ROUTES,
+  ...APP_DOCUMENT_ROUTES,
   '/v1/invites/:invite_token/accept',
   '/v1/authorize',
   '/v1/health',
@@ -69,11 +74,11 @@ app.use('/v1/authorize', adminAuth({ group: 'authorize', optional: true }));
 // a collection and everything under it (registering both would run the
 // middleware, and count the request, twice).
 const adminOnly = [adminAuth(), requireWriteAccess()] as const;
-app.use('/v1/apps/*', except([...TOKEN_ROUTES], ...adminOnly));
+app.use('/v1/apps/*', except([...TOKEN_ROUTES, ...APP_DOCUMENT_ROUTES], ...adminOnly));
 // Structural tenant check: every route on an app, `/v1/apps/:app_name` and
 // anything nested under it (users, roles, credentials, invites, audit logs,
 // whoever adds them), passes `requireAppAccess` here rather than per route.
-app.use('/v1/apps/:app_name/*', except([...TOKEN_ROUTES], requireAppAccess()));
+app.use('/v1/apps/:app_name/*', except([...TOKEN_ROUTES, ...APP_DOCUMENT_ROUTES], requireAppAccess()));
 app.use('/v1/admin-keys/*', ...adminOnly, requireRoot());
 app.use('/v1/signing-keys/*', ...adminOnly, requireRoot());
 app.use('/v1/audit-logs/*', ...adminOnly, requireRoot());
@@ -99,6 +104,7 @@ app.route('/v1/signing-keys', signingKeysRoutes);
 app.route('/v1/audit-logs', globalAuditLogsRoutes);
 // Public documents: no key, no rate limit (edges cache them).
 app.route('/v1/.well-known', wellKnownRoutes);
+app.route('/v1/apps/:app_name/revocations', revocationsRoutes);
 app.route('/v1/health', healthRoutes);
 
 app.onError(renderError);
