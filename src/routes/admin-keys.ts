@@ -14,6 +14,7 @@ import { jsonBody, query } from '../lib/validation';
 import { actorOf } from '../middleware/admin-scope';
 import { createAdminKey, listAdminKeys, requireAdminKey, revokeAdminKey } from '../services/admin-keys';
 import { appNameSchema } from './apps';
+import type { AdminKeyResource } from '../openapi/resources';
 
 const createAdminKeyBody = z.strictObject({
   name: displayNameSchema,
@@ -28,7 +29,7 @@ const listAdminKeysQuery = z.strictObject({
 });
 
 /** A key as the API shows it: never the key, never its hash. */
-export function renderAdminKey(row: AdminKeyRow) {
+export function renderAdminKey(row: AdminKeyRow): AdminKeyResource {
   return {
     id: row.id,
     name: row.name,

@@ -14,6 +14,7 @@ import { isoSeconds } from '../lib/time';
 import { jsonBody, query } from '../lib/validation';
 import { actorOf, requireAppCreation } from '../middleware/admin-scope';
 import { appView, archiveApp, createApp, listApps, requireApp, updateApp } from '../services/apps';
+import type { AppResource } from '../openapi/resources';
 
 /** 3-63 characters of a-z, 0-9 and -, starting and ending alphanumeric (CONTRACT §4). */
 export const appNameSchema = z
@@ -40,7 +41,7 @@ const listAppsQuery = z.strictObject({
   status: z.enum(['active', 'archived']).optional(),
 });
 
-export function renderApp(app: AppRow) {
+export function renderApp(app: AppRow): AppResource {
   return {
     id: app.id,
     name: app.name,

@@ -28,6 +28,7 @@ import {
   type AuditLogScope,
   type TimeRange,
 } from '../services/audit-log';
+import type { AuditEntryResource } from '../openapi/resources';
 
 /** Entries per export page when `limit` is not given. */
 const EXPORT_DEFAULT_LIMIT = 500;
@@ -80,13 +81,14 @@ const exportQuery = z
   .refine(fromNotAfterTo, rangeOrder);
 
 /** An entry as the API shows it: the reference's fields in its order, then `user_agent` and `request_id`. */
-export function renderAuditEntry(row: AuditLogRow) {
+export function renderAuditEntry(row: AuditLogRow): AuditEntryResource {
   return {
     id: row.id,
     app_id: row.appId,
     actor_id: row.actorId,
-    action: row.action,
-    target_type: row.targetType,
+    // Only the writer of entries puts these columns, and it takes them from the same lists.
+    action: row.action as AuditEntryResource['action'],
+    target_type: row.targetType as AuditEntryResource['target_type'],
     target_id: row.targetId,
     metadata: JSON.parse(row.metadata) as Record<string, unknown>,
     ip_address: row.ipAddress,

@@ -14,6 +14,7 @@ import { jsonBody, query } from '../lib/validation';
 import { actorOf } from '../middleware/admin-scope';
 import { requireApp } from '../services/apps';
 import { createRole, deleteRole, listRoles, requireRole, rolePermissions, updateRole } from '../services/roles';
+import type { RoleResource } from '../openapi/resources';
 
 export const roleNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, {
   error: 'must start with a-z and hold at most 64 characters of a-z, 0-9, _ and -',
@@ -40,7 +41,7 @@ const updateRoleBody = z.strictObject({
 
 const deleteRoleQuery = z.strictObject({ force: z.enum(['true', 'false']).optional() });
 
-export function renderRole(role: RoleRow) {
+export function renderRole(role: RoleRow): RoleResource {
   return {
     id: role.id,
     app_id: role.appId,

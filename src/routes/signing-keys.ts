@@ -11,8 +11,9 @@ import { isoOrNull, isoSeconds } from '../lib/time';
 import { query } from '../lib/validation';
 import { actorOf, requireRoot } from '../middleware/admin-scope';
 import { listSigningKeys, rotateSigningKeys, type KeyView } from '../services/signing-keys';
+import type { SigningKeyResource } from '../openapi/resources';
 
-function renderKey(key: KeyView) {
+function renderKey(key: KeyView): SigningKeyResource {
   return {
     kid: key.kid,
     status: key.status,

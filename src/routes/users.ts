@@ -26,6 +26,7 @@ import {
   type UserWithRoles,
 } from '../services/users';
 import { roleNameSchema } from './roles';
+import type { UserResource } from '../openapi/resources';
 
 /** Trimmed, lower-cased, then checked (ASCII addresses up to 254 characters). */
 export const emailSchema = z
@@ -81,7 +82,7 @@ const listUsersQuery = z.strictObject({
 
 const assignRoleBody = z.strictObject({ role: roleNameSchema });
 
-export function renderUser({ user, roles }: UserWithRoles) {
+export function renderUser({ user, roles }: UserWithRoles): UserResource {
   return {
     id: user.id,
     app_id: user.appId,
