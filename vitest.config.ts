@@ -8,6 +8,7 @@ export const TEST_ROOT_KEY = 'test-root-key-0123456789abcdef0123456789abcdef';
 export const SMALL_LIMITS = { admin: 5, token: 6, authorize: 7, windowSeconds: 2 } as const;
 
 const RATE_LIMITS_DIR = 'test/rate-limits';
+const NODE_DIR = 'test/node';
 
 /**
  * Two projects, each with its own workerd and bindings:
@@ -50,8 +51,10 @@ export default defineConfig(async () => {
   return {
     test: {
       projects: [
-        project('main', ['test/**/*.test.ts'], [`${RATE_LIMITS_DIR}/**`], { admin: 1_000_000, token: 1_000_000, authorize: 1_000_000, windowSeconds: 60 }),
+        project('main', ['test/**/*.test.ts'], [`${RATE_LIMITS_DIR}/**`, `${NODE_DIR}/**`], { admin: 1_000_000, token: 1_000_000, authorize: 1_000_000, windowSeconds: 60 }),
         project('rate-limits', [`${RATE_LIMITS_DIR}/**/*.test.ts`], [], SMALL_LIMITS),
+        // Checks that need Node rather than workerd (the OpenAPI validator compiles code at run time).
+        { test: { name: 'node', include: [`${NODE_DIR}/**/*.test.ts`], environment: 'node' } },
       ],
     },
   };

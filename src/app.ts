@@ -16,6 +16,7 @@ import { adminKeysRoutes } from './routes/admin-keys';
 import { appsRoutes } from './routes/apps';
 import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
+import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { revocationsRoutes } from './routes/revocations';
 import { rolesRoutes } from './routes/roles';
@@ -53,6 +54,7 @@ export const PUBLIC_ROUTES = [
   '/v1/authorize',
   '/v1/health',
   '/v1/.well-known/jwks.json',
+  '/v1/openapi.json',
 ] as const;
 
 export const app = new Hono<AppEnv>();
@@ -106,6 +108,15 @@ app.route('/v1/audit-logs', globalAuditLogsRoutes);
 app.route('/v1/.well-known', wellKnownRoutes);
 app.route('/v1/apps/:app_name/revocations', revocationsRoutes);
 app.route('/v1/health', healthRoutes);
+app.route(
+  '/',
+  docsRoutes(() => app.routes, {
+    publicRoutes: PUBLIC_ROUTES,
+    documentRoutes: [...APP_DOCUMENT_ROUTES, '/v1/.well-known/jwks.json', '/v1/openapi.json', '/v1/health'],
+    optionalKeyRoutes: ['/v1/authorize'],
+    basicAuthRoutes: ['/v1/apps/:app_name/tokens'],
+  }),
+);
 
 app.onError(renderError);
 app.notFound((c) => {
