@@ -16,6 +16,7 @@ import { adminKeysRoutes } from './routes/admin-keys';
 import { appsRoutes } from './routes/apps';
 import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
+import { inviteAcceptRoutes, invitesRoutes } from './routes/invites';
 import { rolesRoutes } from './routes/roles';
 import { signingKeysRoutes } from './routes/signing-keys';
 import { tokensRoutes } from './routes/tokens';
@@ -76,8 +77,11 @@ app.use(
 app.route('/v1/apps', appsRoutes);
 app.route('/v1/apps/:app_name/users', usersRoutes);
 app.route('/v1/apps/:app_name/roles', rolesRoutes);
+app.route('/v1/apps/:app_name/invites', invitesRoutes);
 app.route('/v1/apps/:app_name/audit-logs', appAuditLogsRoutes);
 app.route('/v1/apps/:app_name/tokens', tokensRoutes);
+// Public, no admin key: the invite token is the credential (rate-limited above).
+app.route('/v1/invites', inviteAcceptRoutes);
 app.route('/v1/authorize', authorizeRoutes);
 app.route('/v1/admin-keys', adminKeysRoutes);
 app.route('/v1/signing-keys', signingKeysRoutes);
