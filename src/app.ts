@@ -18,6 +18,7 @@ import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
+import { inviteAcceptRoutes, invitesRoutes } from './routes/invites';
 import { revocationsRoutes } from './routes/revocations';
 import { rolesRoutes } from './routes/roles';
 import { signingKeysRoutes } from './routes/signing-keys';
@@ -98,8 +99,11 @@ app.use(
 app.route('/v1/apps', appsRoutes);
 app.route('/v1/apps/:app_name/users', usersRoutes);
 app.route('/v1/apps/:app_name/roles', rolesRoutes);
+app.route('/v1/apps/:app_name/invites', invitesRoutes);
 app.route('/v1/apps/:app_name/audit-logs', appAuditLogsRoutes);
 app.route('/v1/apps/:app_name/tokens', tokensRoutes);
+// Public, no admin key: the invite token is the credential (rate-limited above).
+app.route('/v1/invites', inviteAcceptRoutes);
 app.route('/v1/authorize', authorizeRoutes);
 app.route('/v1/admin-keys', adminKeysRoutes);
 app.route('/v1/signing-keys', signingKeysRoutes);

@@ -66,6 +66,14 @@ async function appWithEditorAndUser() {
   return { appName: app.name as string, app, role, user };
 }
 
+/** The same, with a pending single-use invite to `editor` for a new email. */
+async function appWithEditorAndInvite() {
+  const ctx = await appWithEditorAndUser();
+  const res = await api('POST', `/v1/apps/${ctx.appName}/invites`, { body: { email: `${uniqueName('invitee')}@example.com`, role: 'editor' } });
+  expect(res.status, res.text).toBe(201);
+  return { ...ctx, invite: res.body };
+}
+
 export const AUDIT_ACTION_CASES: AuditActionCase[] = [
   row({
     action: 'app.created',
@@ -176,6 +184,42 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
     },
     act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/users/${ctx.user.id}/roles/editor`),
     expected: ({ app, role, user }) => ({ appId: app.id, targetId: user.id, metadata: { role: 'editor', role_id: role.id } }),
+  }),
+  row({
+    action: 'invite.created',
+    targetType: 'invite',
+    arrange: appWithEditorAndUser,
+    act: (ctx) => api('POST', `/v1/apps/${ctx.appName}/invites`, { body: { email: 'Bob@Contractor.io', role: 'editor', expires_in_hours: 72, max_uses: 1 } }),
+    // Never the token: the invite's id names it.
+    expected: ({ app }, res) => ({
+      appId: app.id,
+      targetId: res.body.id,
+      metadata: { email: 'bob@contractor.io', role: 'editor', expires_at: res.body.expires_at, max_uses: 1 },
+    }),
+  }),
+  row({
+    action: 'invite.accepted',
+    targetType: 'invite',
+    arrange: appWithEditorAndInvite,
+    act: (ctx) => api('POST', `/v1/invites/${ctx.invite.token}/accept`, { key: null, body: { password: PASSWORD } }),
+    // The accepting user is the actor; the entry targets the invite and names the user.
+    expected: ({ app, invite }, res) => ({
+      appId: app.id,
+      targetId: invite.id,
+      actorId: res.body.id,
+      metadata: { user_id: res.body.id, email: invite.email, role: 'editor', new_user: true, role_added: true },
+    }),
+  }),
+  row({
+    action: 'invite.revoked',
+    targetType: 'invite',
+    arrange: appWithEditorAndInvite,
+    act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/invites/${ctx.invite.id}`),
+    expected: ({ app, invite }) => ({
+      appId: app.id,
+      targetId: invite.id,
+      metadata: { email: invite.email, role: 'editor', uses: 0, previous_status: 'pending' },
+    }),
   }),
   row({
     action: 'token.issued',
@@ -321,7 +365,4 @@ export const PENDING_ACTIONS: Partial<Record<AuditAction, string[]>> = {
   'credential.updated': ['PATCH /v1/apps/:app_name/credentials/:credential_id'],
   'credential.rotated': ['PATCH /v1/apps/:app_name/credentials/:credential_id'],
   'credential.revoked': ['DELETE /v1/apps/:app_name/credentials/:credential_id'],
-  'invite.created': ['POST /v1/apps/:app_name/invites'],
-  'invite.accepted': ['POST /v1/invites/:invite_token/accept'],
-  'invite.revoked': ['DELETE /v1/apps/:app_name/invites/:invite_id'],
 };

@@ -118,6 +118,17 @@ export function expectCleanResponses(secrets: string[] = []): void {
   }
 }
 
+/**
+ * Each of `secrets` (invite tokens, client secrets) appears in exactly one
+ * answer this test file received: the one that issued it.
+ */
+export function expectIssuedOnce(secrets: string[]): void {
+  for (const secret of new Set(secrets)) {
+    const answers = seenBodies.filter((body) => body.includes(secret)).length;
+    expect(answers, `${secret.slice(0, 12)}… is in ${answers} answers`).toBe(1);
+  }
+}
+
 export async function createRole(appName: string, body: Record<string, unknown>): Promise<any> {
   const res = await api('POST', `/v1/apps/${appName}/roles`, { body });
   expect(res.status, res.text).toBe(201);

@@ -122,7 +122,7 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): { reason: strin
   switch (issue.code) {
     case 'invalid_type':
       if (value === undefined) return { reason: 'required', phrase: 'is required' };
-      return { reason: 'invalid_type', phrase: `must be ${article(issue.expected)}` };
+      return { reason: 'invalid_type', phrase: `must be ${article(issue.expected === 'int' ? 'integer' : issue.expected)}` };
     case 'too_small':
       if (issue.origin === 'string') return { reason: 'too_short', phrase: `must be at least ${issue.minimum} characters` };
       if (issue.origin === 'array' || issue.origin === 'set') return { reason: 'too_few', phrase: `must have at least ${issue.minimum} items` };

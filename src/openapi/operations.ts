@@ -11,8 +11,10 @@ import {
   auditEntryResource,
   authorizeResource,
   createdAdminKeyResource,
+  createdInviteResource,
   emptyResource,
   healthResource,
+  inviteResource,
   jwksResource,
   listOf,
   revocationFeedResource,
@@ -41,6 +43,7 @@ const roles = listOf(roleResource, 'RoleList');
 const adminKeys = listOf(adminKeyResource, 'AdminKeyList');
 const signingKeys = listOf(signingKeyResource, 'SigningKeyList');
 const auditEntries = listOf(auditEntryResource, 'AuditEntryList');
+const invites = listOf(inviteResource, 'InviteList');
 
 const TOKEN_EXAMPLE = { grant_type: 'password', email: 'jane@acme.co', password: '...' };
 
@@ -148,6 +151,23 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     description: 'Subjects and credentials whose tokens issued before `not_before` must be refused. Cached 1 s, ETag.',
   },
 
+  'POST /v1/apps/:app_name/invites': {
+    summary: 'Create an invite',
+    tag: 'Invites',
+    status: 201,
+    response: createdInviteResource,
+    requestExample: { email: 'bob@contractor.io', role: 'editor', expires_in_hours: 72, max_uses: 1 },
+  },
+  'GET /v1/apps/:app_name/invites': { summary: 'List pending invites', tag: 'Invites', status: 200, response: invites },
+  'DELETE /v1/apps/:app_name/invites/:invite_id': { summary: 'Revoke an invite', tag: 'Invites', status: 200, response: inviteResource },
+  'POST /v1/invites/:invite_token/accept': {
+    summary: 'Accept an invite',
+    tag: 'Invites',
+    status: 201,
+    response: userResource,
+    description: 'No admin key: the invite token is the credential. 201 with a new user; 200 when an existing user (proving their password) gains the role. Expired, used-up or revoked: 410.',
+    requestExample: { password: '...', display_name: 'Bob', email: 'bob@contractor.io' },
+  },
   'GET /v1/apps/:app_name/audit-logs': { summary: 'List audit log entries (paginated, filterable)', tag: 'Audit Logs', status: 200, response: auditEntries },
   'GET /v1/apps/:app_name/audit-logs/export': {
     summary: "Export an app's audit log as NDJSON",

@@ -93,6 +93,51 @@ export const roleResource = z
     },
   });
 
+export const inviteResource = z
+  .object({
+    id: z.string(),
+    app_id: z.string(),
+    email: z.string().nullable(),
+    role: z.string().nullable(),
+    expires_at: timestamp,
+    max_uses: z.number().int(),
+    uses: z.number().int(),
+    created_at: timestamp,
+    status: z.enum(['pending', 'used_up', 'expired', 'revoked']),
+  })
+  .meta({ id: 'Invite' });
+
+export const createdInviteResource = z
+  .object({
+    id: z.string(),
+    app_id: z.string(),
+    email: z.string().nullable(),
+    role: z.string().nullable(),
+    token: z.string().meta({ description: 'The invite token (inv_tok_...). Shown in this answer only.' }),
+    invite_url: z.string(),
+    expires_at: timestamp,
+    max_uses: z.number().int(),
+    uses: z.number().int(),
+    created_at: timestamp,
+    status: z.enum(['pending', 'used_up', 'expired', 'revoked']),
+  })
+  .meta({
+    id: 'CreatedInvite',
+    example: {
+      id: 'inv_01HQ3KXFG6...',
+      app_id: 'app_01HQ3KXFG6...',
+      email: 'bob@contractor.io',
+      role: 'editor',
+      token: 'inv_tok_01HQ3...',
+      invite_url: 'https://api.productcraft.co/heimdall/v1/invites/inv_tok_01HQ3.../accept',
+      expires_at: '2026-02-23T10:00:00Z',
+      max_uses: 1,
+      uses: 0,
+      created_at: '2026-02-20T10:10:00Z',
+      status: 'pending',
+    },
+  });
+
 export const adminKeyResource = z
   .object({
     id: z.string(),
@@ -205,6 +250,7 @@ export function listOf(item: z.ZodType, id: string) {
 export type AppResource = z.infer<typeof appResource>;
 export type UserResource = z.infer<typeof userResource>;
 export type RoleResource = z.infer<typeof roleResource>;
+export type InviteResource = z.infer<typeof inviteResource>;
 export type AdminKeyResource = z.infer<typeof adminKeyResource>;
 export type SigningKeyResource = z.infer<typeof signingKeyResource>;
 export type AuditEntryResource = z.infer<typeof auditEntryResource>;

@@ -45,7 +45,7 @@ export interface UserChanges {
   status?: 'active' | 'deactivated' | undefined;
 }
 
-function emailTaken(email: string): ApiError {
+export function emailTaken(email: string): ApiError {
   return conflict(`a user with email ${email} already exists in this app`, [{ field: 'email', reason: 'taken' }]);
 }
 
@@ -61,13 +61,16 @@ export async function resolveRoles(db: Db, appId: string, wanted: { name: string
   return [...new Map(wanted.map((r) => [r.name, found.get(r.name)!])).values()];
 }
 
-export async function createUser(db: Db, actor: Actor, app: AppRow, input: NewUser, now: number): Promise<UserWithRoles> {
-  assertActive(app);
-  const assigned = await resolveRoles(db, app.id, input.roles);
-  const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
-  const user: UserRow = {
+/** The row of a new, active user (by the admin API or by an invite). */
+export function newUserRow(
+  appId: string,
+  input: { email: string; display_name?: string | undefined; metadata?: Record<string, unknown> | undefined },
+  passwordHash: string | null,
+  now: number,
+): UserRow {
+  return {
     id: newId('user', now),
-    appId: app.id,
+    appId,
     email: input.email,
     displayName: input.display_name ?? null,
     passwordHash,
@@ -78,6 +81,13 @@ export async function createUser(db: Db, actor: Actor, app: AppRow, input: NewUs
     updatedAt: now,
     deactivatedAt: null,
   };
+}
+
+export async function createUser(db: Db, actor: Actor, app: AppRow, input: NewUser, now: number): Promise<UserWithRoles> {
+  assertActive(app);
+  const assigned = await resolveRoles(db, app.id, input.roles);
+  const passwordHash = input.password === undefined ? null : await hashPassword(input.password);
+  const user = newUserRow(app.id, input, passwordHash, now);
   const roleNames = assigned.map((r) => r.name).sort();
   try {
     await tenantWrite(db, app.id, [
