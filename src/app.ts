@@ -16,6 +16,7 @@ import { adminKeysRoutes } from './routes/admin-keys';
 import { appsRoutes } from './routes/apps';
 import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
+import { credentialsRoutes } from './routes/credentials';
 import { rolesRoutes } from './routes/roles';
 import { signingKeysRoutes } from './routes/signing-keys';
 import { tokensRoutes } from './routes/tokens';
@@ -76,6 +77,7 @@ app.use(
 app.route('/v1/apps', appsRoutes);
 app.route('/v1/apps/:app_name/users', usersRoutes);
 app.route('/v1/apps/:app_name/roles', rolesRoutes);
+app.route('/v1/apps/:app_name/credentials', credentialsRoutes);
 app.route('/v1/apps/:app_name/audit-logs', appAuditLogsRoutes);
 app.route('/v1/apps/:app_name/tokens', tokensRoutes);
 app.route('/v1/authorize', authorizeRoutes);

@@ -11,6 +11,7 @@
  */
 import { expect } from 'vitest';
 import type { AuditAction, AuditTargetType } from '../src/services/audit';
+import { BILLING, createCredential } from './credential-helpers';
 import { api, createAdminKey, createRole, createUser, login, seedApp, uniqueName, type ApiResponse } from './helpers';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -57,6 +58,13 @@ function row<Ctx extends Arranged>(c: AuditActionCase<Ctx>): AuditActionCase<Ctx
 }
 
 const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read'] };
+
+/** An app of its own with the reference's `billing-service` credential. */
+async function appWithCredential() {
+  const app = await seedApp();
+  const credential = await createCredential(app.name);
+  return { appName: app.name as string, app, credential };
+}
 
 /** An app of its own, with an `editor` role and a user holding nothing. */
 async function appWithEditorAndUser() {
@@ -176,6 +184,54 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
     },
     act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/users/${ctx.user.id}/roles/editor`),
     expected: ({ app, role, user }) => ({ appId: app.id, targetId: user.id, metadata: { role: 'editor', role_id: role.id } }),
+  }),
+  row({
+    action: 'credential.created',
+    targetType: 'credential',
+    arrange: async () => {
+      const app = await seedApp();
+      return { appName: app.name as string, app };
+    },
+    act: (ctx) => api('POST', `/v1/apps/${ctx.appName}/credentials`, { body: { ...BILLING, permissions: ['billing:read', 'billing:read', 'billing:write'] } }),
+    // The client id, never the secret or its digest.
+    expected: ({ app }, res) => ({
+      appId: app.id,
+      targetId: res.body.id,
+      metadata: { name: 'billing-service', client_id: res.body.client_id, permissions: ['billing:read', 'billing:write'] },
+    }),
+  }),
+  row({
+    action: 'credential.updated',
+    targetType: 'credential',
+    arrange: appWithCredential,
+    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}/credentials/${ctx.credential.id}`, { body: { name: 'billing-v2', permissions: ['billing:*'] } }),
+    expected: ({ app, credential }) => ({
+      appId: app.id,
+      targetId: credential.id,
+      metadata: {
+        name: 'billing-service',
+        changes: { name: { from: 'billing-service', to: 'billing-v2' }, permissions: { from: ['billing:read', 'billing:write'], to: ['billing:*'] } },
+      },
+    }),
+  }),
+  row({
+    action: 'credential.rotated',
+    targetType: 'credential',
+    arrange: appWithCredential,
+    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}/credentials/${ctx.credential.id}`, { body: { rotate_secret: true, grace_period_seconds: 3600 } }),
+    // The new secret's last four characters identify it; the secret itself is never recorded.
+    expected: ({ app, credential }, res) => ({
+      appId: app.id,
+      targetId: credential.id,
+      metadata: { name: 'billing-service', secret_last4: res.body.secret_last4, grace_period_seconds: 3600, previous_secret_expires_at: res.body.previous_secret_expires_at },
+    }),
+  }),
+  row({
+    action: 'credential.revoked',
+    targetType: 'credential',
+    arrange: appWithCredential,
+    act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/credentials/${ctx.credential.id}`),
+    expected: ({ app, credential }) => ({ appId: app.id, targetId: credential.id, metadata: { name: 'billing-service', client_id: credential.client_id } }),
   }),
   row({
     action: 'token.issued',
@@ -317,10 +373,6 @@ function jtiOf(accessToken: string): string {
  * action is still listed here.
  */
 export const PENDING_ACTIONS: Partial<Record<AuditAction, string[]>> = {
-  'credential.created': ['POST /v1/apps/:app_name/credentials'],
-  'credential.updated': ['PATCH /v1/apps/:app_name/credentials/:credential_id'],
-  'credential.rotated': ['PATCH /v1/apps/:app_name/credentials/:credential_id'],
-  'credential.revoked': ['DELETE /v1/apps/:app_name/credentials/:credential_id'],
   'invite.created': ['POST /v1/apps/:app_name/invites'],
   'invite.accepted': ['POST /v1/invites/:invite_token/accept'],
   'invite.revoked': ['DELETE /v1/apps/:app_name/invites/:invite_id'],
