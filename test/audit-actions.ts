@@ -11,7 +11,7 @@
  */
 import { expect } from 'vitest';
 import type { AuditAction, AuditTargetType } from '../src/services/audit';
-import { BILLING, createCredential } from './credential-helpers';
+import { BILLING, clientCredentials, createCredential } from './credential-helpers';
 import { api, createAdminKey, createRole, createUser, login, seedApp, uniqueName, type ApiResponse } from './helpers';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -34,6 +34,12 @@ export interface Arranged {
 
 export interface AuditActionCase<Ctx extends Arranged = any> {
   action: AuditAction;
+  /**
+   * Tells apart two rows of one action that two paths perform (`token.issued`
+   * by the password and the client-credentials grants). Rows are keyed by
+   * action and variant.
+   */
+  variant?: string;
   targetType: AuditTargetType;
   /** Builds what the action needs, in an app of its own; never performs the action itself. */
   arrange: () => Promise<Ctx>;
@@ -46,15 +52,23 @@ export interface AuditActionCase<Ctx extends Arranged = any> {
    * its entry, which the atomicity suite checks. `durable_object`: token state
    * lives in a Durable Object, which no D1 batch can include; the entry is
    * written next to the change (see the README). `refusal`: the event is a
-   * refused request, which changes nothing.
+   * refused request, which changes nothing. `none`: nothing is stored but the
+   * entry (a service token is a signed JWT kept nowhere); the atomicity suite
+   * checks that when the entry cannot be written, the request fails, so
+   * nothing leaves without its entry.
    */
-  change?: 'd1' | 'durable_object' | 'refusal';
+  change?: 'd1' | 'durable_object' | 'refusal' | 'none';
   /** The status the action answers when it is a refusal. */
   status?: number;
 }
 
 function row<Ctx extends Arranged>(c: AuditActionCase<Ctx>): AuditActionCase<Ctx> {
   return c;
+}
+
+/** A row's name in test titles: its action, and its variant if it has one. */
+export function caseName(c: AuditActionCase): string {
+  return c.variant === undefined ? c.action : `${c.action} (${c.variant})`;
 }
 
 const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read'] };
@@ -248,6 +262,35 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
     }),
   }),
   row({
+    action: 'token.issued',
+    variant: 'client_credentials',
+    targetType: 'token',
+    change: 'none',
+    arrange: async () => {
+      const ctx = await appWithCredential();
+      // The signing keys exist before the act, so the act stores nothing but its entry.
+      await api('GET', '/v1/signing-keys');
+      return ctx;
+    },
+    act: (ctx) => clientCredentials(ctx.appName, ctx.credential.client_id, ctx.credential.client_secret, 'basic', { ip: '203.0.113.43' }),
+    // The credential is the actor; the access token (by its jti) is the target.
+    expected: ({ app, credential }, res) => ({
+      appId: app.id,
+      targetId: jtiOf(res.body.access_token),
+      actorId: credential.id,
+      ipAddress: '203.0.113.43',
+      metadata: {
+        grant_type: 'client_credentials',
+        subject: credential.id,
+        client_id: credential.client_id,
+        jti: jtiOf(res.body.access_token),
+        permissions: ['billing:read', 'billing:write'],
+        auth_method: 'client_secret_basic',
+        secret_used: 'current',
+      },
+    }),
+  }),
+  row({
     action: 'token.refreshed',
     targetType: 'token',
     change: 'durable_object',
@@ -312,6 +355,23 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
       actorId: null,
       ipAddress: '198.51.100.23',
       metadata: { grant_type: 'password', email: user.email, reason: 'invalid_credentials' },
+    }),
+  }),
+  row({
+    action: 'auth.failed',
+    variant: 'client_credentials',
+    targetType: 'credential',
+    change: 'refusal',
+    status: 401,
+    arrange: appWithCredential,
+    act: (ctx) => clientCredentials(ctx.appName, ctx.credential.client_id, `${ctx.credential.client_secret}x`, 'json', { ip: '198.51.100.24' }),
+    // The credential the client id names; the presented secret is never recorded.
+    expected: ({ app, credential }) => ({
+      appId: app.id,
+      targetId: credential.id,
+      actorId: null,
+      ipAddress: '198.51.100.24',
+      metadata: { grant_type: 'client_credentials', client_id: credential.client_id, auth_method: 'client_secret_post', reason: 'invalid_secret' },
     }),
   }),
   row({
