@@ -17,6 +17,7 @@ import { appsRoutes } from './routes/apps';
 import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
 import { credentialsRoutes } from './routes/credentials';
+import { discoveryRoutes } from './routes/discovery';
 import { rolesRoutes } from './routes/roles';
 import { signingKeysRoutes } from './routes/signing-keys';
 import { tokensRoutes } from './routes/tokens';
@@ -27,14 +28,23 @@ import { wellKnownRoutes } from './routes/well-known';
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
- * The routes under /v1/apps that take no admin key (CONTRACT §5): the token
- * endpoints, rate-limited per app and client IP instead.
+ * The token endpoints (CONTRACT §5): no admin key, rate-limited per app and
+ * client IP instead.
  */
 export const TOKEN_ROUTES = [
   '/v1/apps/:app_name/tokens',
   '/v1/apps/:app_name/tokens/refresh',
   '/v1/apps/:app_name/tokens/revoke',
 ] as const;
+
+/** An app's authorization server metadata (RFC 8414): a public document, like the JWKS. */
+export const DISCOVERY_ROUTE = '/v1/apps/:app_name/.well-known/oauth-authorization-server';
+
+/**
+ * Every route under /v1/apps that takes no admin key. The admin group and the
+ * app-scope check below apply to everything else under /v1/apps.
+ */
+export const PUBLIC_APP_ROUTES = [...TOKEN_ROUTES, DISCOVERY_ROUTE] as const;
 
 export const app = new Hono<AppEnv>();
 
@@ -55,11 +65,11 @@ app.use('/v1/authorize', adminAuth({ group: 'authorize', optional: true }));
 // a collection and everything under it (registering both would run the
 // middleware, and count the request, twice).
 const adminOnly = [adminAuth(), requireWriteAccess()] as const;
-app.use('/v1/apps/*', except([...TOKEN_ROUTES], ...adminOnly));
+app.use('/v1/apps/*', except([...PUBLIC_APP_ROUTES], ...adminOnly));
 // Structural tenant check: every route on an app, `/v1/apps/:app_name` and
 // anything nested under it (users, roles, credentials, invites, audit logs,
 // whoever adds them), passes `requireAppAccess` here rather than per route.
-app.use('/v1/apps/:app_name/*', except([...TOKEN_ROUTES], requireAppAccess()));
+app.use('/v1/apps/:app_name/*', except([...PUBLIC_APP_ROUTES], requireAppAccess()));
 app.use('/v1/admin-keys/*', ...adminOnly, requireRoot());
 app.use('/v1/signing-keys/*', ...adminOnly, requireRoot());
 app.use('/v1/audit-logs/*', ...adminOnly, requireRoot());
@@ -86,6 +96,7 @@ app.route('/v1/signing-keys', signingKeysRoutes);
 app.route('/v1/audit-logs', globalAuditLogsRoutes);
 // Public documents: no key, no rate limit (edges cache them).
 app.route('/v1/.well-known', wellKnownRoutes);
+app.route('/v1/apps/:app_name/.well-known', discoveryRoutes);
 
 app.onError(renderError);
 app.notFound((c) => {

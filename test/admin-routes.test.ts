@@ -6,10 +6,10 @@
  * managed key is 403 on root-only routes.
  */
 import { describe, expect, it } from 'vitest';
-import { TOKEN_ROUTES, app } from '../src/app';
+import { PUBLIC_APP_ROUTES, app } from '../src/app';
 import { api, createAdminKey, expectError, seedApp } from './helpers';
 
-const PUBLIC_ROUTES = new Set<string>([...TOKEN_ROUTES, '/v1/invites/:invite_token/accept', '/v1/authorize']);
+const PUBLIC_ROUTES = new Set<string>([...PUBLIC_APP_ROUTES, '/v1/invites/:invite_token/accept', '/v1/authorize']);
 const ROOT_ONLY = /^\/v1\/(admin-keys|audit-logs|signing-keys)(\/|$)/;
 
 const adminRoutes = [
