@@ -155,8 +155,11 @@ export async function updateCredential(
     next.previousSecretExpiresAt = grace > 0 ? now + grace * 1000 : null;
     next.rotatedAt = now;
   }
-  // Only the columns this change is about: a concurrent rotation is never undone by a rename.
-  const set: Partial<CredentialRow> = { name: next.name, permissions: next.permissions, updatedAt: now };
+  // Only the columns this request is about: a rename never undoes a concurrent
+  // rotation or permission change with the values it read.
+  const set: Partial<CredentialRow> = { updatedAt: now };
+  if (input.name !== undefined) set.name = next.name;
+  if (input.permissions !== undefined) set.permissions = next.permissions;
   if (rotating) {
     Object.assign(set, {
       secretHash: next.secretHash,
