@@ -1,5 +1,8 @@
 import { env } from 'cloudflare:test';
 import { afterAll, describe, expect, it } from 'vitest';
+import { database } from '../src/db/client';
+import { requireApp } from '../src/services/apps';
+import { requireCredential, updateCredential } from '../src/services/credentials';
 import { logPath } from './audit-helpers';
 import { BILLING, clientCredentials, createCredential } from './credential-helpers';
 import {
@@ -153,6 +156,19 @@ describe('updating a credential', () => {
     expect(await auditRows(app.id, 'credential.rotated')).toHaveLength(0);
     // The secret was not touched.
     expect((await clientCredentials(app.name, created.client_id, created.client_secret)).status).toBe(200);
+  });
+
+  it('never undoes, from a stale read, a change made in between: a rename keeps newer permissions and a newer secret', async () => {
+    const app = await seedApp();
+    const created = await createCredential(app.name);
+    const db = database(env);
+    const stale = await requireCredential(db, app.id, created.id);
+    await api('PATCH', credentialPath(app.name, created.id), { body: { permissions: ['billing:read'] } });
+    const rotated = (await api('PATCH', credentialPath(app.name, created.id), { body: { rotate_secret: true } })).body;
+    const actor = { id: 'root', ip: null, userAgent: null, requestId: null };
+    await updateCredential(db, actor, await requireApp(db, app.name), stale, { name: 'renamed' }, Date.now());
+    expect((await api('GET', credentialPath(app.name, created.id))).body).toMatchObject({ name: 'renamed', permissions: ['billing:read'], secret_last4: rotated.secret_last4 });
+    expect((await clientCredentials(app.name, created.client_id, rotated.client_secret)).status).toBe(200);
   });
 
   it('refuses a grace period without a rotation or out of bounds, the client id, and unknown fields', async () => {
