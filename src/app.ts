@@ -16,6 +16,8 @@ import { adminKeysRoutes } from './routes/admin-keys';
 import { appsRoutes } from './routes/apps';
 import { appAuditLogsRoutes, globalAuditLogsRoutes } from './routes/audit-logs';
 import { authorizeRoutes } from './routes/authorize';
+import { credentialsRoutes } from './routes/credentials';
+import { discoveryRoutes } from './routes/discovery';
 import { docsRoutes } from './routes/docs';
 import { healthRoutes } from './routes/health';
 import { inviteAcceptRoutes, invitesRoutes } from './routes/invites';
@@ -30,8 +32,8 @@ import { wellKnownRoutes } from './routes/well-known';
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
- * The routes under /v1/apps that take no admin key (CONTRACT §5): the token
- * endpoints, rate-limited per app and client IP instead.
+ * The token endpoints (CONTRACT §5): no admin key, rate-limited per app and
+ * client IP instead.
  */
 export const TOKEN_ROUTES = [
   '/v1/apps/:app_name/tokens',
@@ -39,8 +41,17 @@ export const TOKEN_ROUTES = [
   '/v1/apps/:app_name/tokens/revoke',
 ] as const;
 
+/** An app's authorization server metadata (RFC 8414): a public document, like the JWKS. */
+export const DISCOVERY_ROUTE = '/v1/apps/:app_name/.well-known/oauth-authorization-server';
+
 /** Public documents of an app under /v1/apps: no admin key, no rate limit (edges cache them). */
-export const APP_DOCUMENT_ROUTES = ['/v1/apps/:app_name/revocations'] as const;
+export const APP_DOCUMENT_ROUTES = ['/v1/apps/:app_name/revocations', DISCOVERY_ROUTE] as const;
+
+/**
+ * Every route under /v1/apps that takes no admin key. The admin group and the
+ * app-scope check below apply to everything else under /v1/apps.
+ */
+export const PUBLIC_APP_ROUTES = [...TOKEN_ROUTES, ...APP_DOCUMENT_ROUTES] as const;
 
 /**
  * Every route that takes no admin key: the token routes and invite accept
@@ -49,8 +60,7 @@ export const APP_DOCUMENT_ROUTES = ['/v1/apps/:app_name/revocations'] as const;
  * suites read this list, so a new public route must be added here.
  */
 export const PUBLIC_ROUTES = [
-  ...TOKEN_ROUTES,
-  ...APP_DOCUMENT_ROUTES,
+  ...PUBLIC_APP_ROUTES,
   '/v1/invites/:invite_token/accept',
   '/v1/authorize',
   '/v1/health',
@@ -77,11 +87,11 @@ app.use('/v1/authorize', adminAuth({ group: 'authorize', optional: true }));
 // a collection and everything under it (registering both would run the
 // middleware, and count the request, twice).
 const adminOnly = [adminAuth(), requireWriteAccess()] as const;
-app.use('/v1/apps/*', except([...TOKEN_ROUTES, ...APP_DOCUMENT_ROUTES], ...adminOnly));
+app.use('/v1/apps/*', except([...PUBLIC_APP_ROUTES], ...adminOnly));
 // Structural tenant check: every route on an app, `/v1/apps/:app_name` and
 // anything nested under it (users, roles, credentials, invites, audit logs,
 // whoever adds them), passes `requireAppAccess` here rather than per route.
-app.use('/v1/apps/:app_name/*', except([...TOKEN_ROUTES, ...APP_DOCUMENT_ROUTES], requireAppAccess()));
+app.use('/v1/apps/:app_name/*', except([...PUBLIC_APP_ROUTES], requireAppAccess()));
 app.use('/v1/admin-keys/*', ...adminOnly, requireRoot());
 app.use('/v1/signing-keys/*', ...adminOnly, requireRoot());
 app.use('/v1/audit-logs/*', ...adminOnly, requireRoot());
@@ -100,6 +110,7 @@ app.route('/v1/apps', appsRoutes);
 app.route('/v1/apps/:app_name/users', usersRoutes);
 app.route('/v1/apps/:app_name/roles', rolesRoutes);
 app.route('/v1/apps/:app_name/invites', invitesRoutes);
+app.route('/v1/apps/:app_name/credentials', credentialsRoutes);
 app.route('/v1/apps/:app_name/audit-logs', appAuditLogsRoutes);
 app.route('/v1/apps/:app_name/tokens', tokensRoutes);
 // Public, no admin key: the invite token is the credential (rate-limited above).
@@ -110,6 +121,7 @@ app.route('/v1/signing-keys', signingKeysRoutes);
 app.route('/v1/audit-logs', globalAuditLogsRoutes);
 // Public documents: no key, no rate limit (edges cache them).
 app.route('/v1/.well-known', wellKnownRoutes);
+app.route('/v1/apps/:app_name/.well-known', discoveryRoutes);
 app.route('/v1/apps/:app_name/revocations', revocationsRoutes);
 app.route('/v1/health', healthRoutes);
 app.route(

@@ -11,6 +11,7 @@
  */
 import { expect } from 'vitest';
 import type { AuditAction, AuditTargetType } from '../src/services/audit';
+import { BILLING, clientCredentials, createCredential } from './credential-helpers';
 import { api, createAdminKey, createRole, createUser, login, seedApp, uniqueName, type ApiResponse } from './helpers';
 
 export const PASSWORD = 'correct horse battery staple';
@@ -33,6 +34,12 @@ export interface Arranged {
 
 export interface AuditActionCase<Ctx extends Arranged = any> {
   action: AuditAction;
+  /**
+   * Tells apart two rows of one action that two paths perform (`token.issued`
+   * by the password and the client-credentials grants). Rows are keyed by
+   * action and variant.
+   */
+  variant?: string;
   targetType: AuditTargetType;
   /** Builds what the action needs, in an app of its own; never performs the action itself. */
   arrange: () => Promise<Ctx>;
@@ -45,9 +52,12 @@ export interface AuditActionCase<Ctx extends Arranged = any> {
    * its entry, which the atomicity suite checks. `durable_object`: token state
    * lives in a Durable Object, which no D1 batch can include; the entry is
    * written next to the change (see the README). `refusal`: the event is a
-   * refused request, which changes nothing.
+   * refused request, which changes nothing. `none`: nothing is stored but the
+   * entry (a service token is a signed JWT kept nowhere); the atomicity suite
+   * checks that when the entry cannot be written, the request fails, so
+   * nothing leaves without its entry.
    */
-  change?: 'd1' | 'durable_object' | 'refusal';
+  change?: 'd1' | 'durable_object' | 'refusal' | 'none';
   /** The status the action answers when it is a refusal. */
   status?: number;
 }
@@ -56,7 +66,19 @@ function row<Ctx extends Arranged>(c: AuditActionCase<Ctx>): AuditActionCase<Ctx
   return c;
 }
 
+/** A row's name in test titles: its action, and its variant if it has one. */
+export function caseName(c: AuditActionCase): string {
+  return c.variant === undefined ? c.action : `${c.action} (${c.variant})`;
+}
+
 const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read'] };
+
+/** An app of its own with the reference's `billing-service` credential. */
+async function appWithCredential() {
+  const app = await seedApp();
+  const credential = await createCredential(app.name);
+  return { appName: app.name as string, app, credential };
+}
 
 /** An app of its own, with an `editor` role and a user holding nothing. */
 async function appWithEditorAndUser() {
@@ -222,6 +244,54 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
     }),
   }),
   row({
+    action: 'credential.created',
+    targetType: 'credential',
+    arrange: async () => {
+      const app = await seedApp();
+      return { appName: app.name as string, app };
+    },
+    act: (ctx) => api('POST', `/v1/apps/${ctx.appName}/credentials`, { body: { ...BILLING, permissions: ['billing:read', 'billing:read', 'billing:write'] } }),
+    // The client id, never the secret or its digest.
+    expected: ({ app }, res) => ({
+      appId: app.id,
+      targetId: res.body.id,
+      metadata: { name: 'billing-service', client_id: res.body.client_id, permissions: ['billing:read', 'billing:write'] },
+    }),
+  }),
+  row({
+    action: 'credential.updated',
+    targetType: 'credential',
+    arrange: appWithCredential,
+    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}/credentials/${ctx.credential.id}`, { body: { name: 'billing-v2', permissions: ['billing:*'] } }),
+    expected: ({ app, credential }) => ({
+      appId: app.id,
+      targetId: credential.id,
+      metadata: {
+        name: 'billing-service',
+        changes: { name: { from: 'billing-service', to: 'billing-v2' }, permissions: { from: ['billing:read', 'billing:write'], to: ['billing:*'] } },
+      },
+    }),
+  }),
+  row({
+    action: 'credential.rotated',
+    targetType: 'credential',
+    arrange: appWithCredential,
+    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}/credentials/${ctx.credential.id}`, { body: { rotate_secret: true, grace_period_seconds: 3600 } }),
+    // The new secret's last four characters identify it; the secret itself is never recorded.
+    expected: ({ app, credential }, res) => ({
+      appId: app.id,
+      targetId: credential.id,
+      metadata: { name: 'billing-service', secret_last4: res.body.secret_last4, grace_period_seconds: 3600, previous_secret_expires_at: res.body.previous_secret_expires_at },
+    }),
+  }),
+  row({
+    action: 'credential.revoked',
+    targetType: 'credential',
+    arrange: appWithCredential,
+    act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/credentials/${ctx.credential.id}`),
+    expected: ({ app, credential }) => ({ appId: app.id, targetId: credential.id, metadata: { name: 'billing-service', client_id: credential.client_id } }),
+  }),
+  row({
     action: 'token.issued',
     targetType: 'token',
     change: 'durable_object',
@@ -233,6 +303,35 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
       actorId: user.id,
       ipAddress: '203.0.113.42',
       metadata: { grant_type: 'password', subject: user.id, jti: jtiOf(res.body.access_token), roles: [] },
+    }),
+  }),
+  row({
+    action: 'token.issued',
+    variant: 'client_credentials',
+    targetType: 'token',
+    change: 'none',
+    arrange: async () => {
+      const ctx = await appWithCredential();
+      // The signing keys exist before the act, so the act stores nothing but its entry.
+      await api('GET', '/v1/signing-keys');
+      return ctx;
+    },
+    act: (ctx) => clientCredentials(ctx.appName, ctx.credential.client_id, ctx.credential.client_secret, 'basic', { ip: '203.0.113.43' }),
+    // The credential is the actor; the access token (by its jti) is the target.
+    expected: ({ app, credential }, res) => ({
+      appId: app.id,
+      targetId: jtiOf(res.body.access_token),
+      actorId: credential.id,
+      ipAddress: '203.0.113.43',
+      metadata: {
+        grant_type: 'client_credentials',
+        subject: credential.id,
+        client_id: credential.client_id,
+        jti: jtiOf(res.body.access_token),
+        permissions: ['billing:read', 'billing:write'],
+        auth_method: 'client_secret_basic',
+        secret_used: 'current',
+      },
     }),
   }),
   row({
@@ -303,6 +402,23 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
     }),
   }),
   row({
+    action: 'auth.failed',
+    variant: 'client_credentials',
+    targetType: 'credential',
+    change: 'refusal',
+    status: 401,
+    arrange: appWithCredential,
+    act: (ctx) => clientCredentials(ctx.appName, ctx.credential.client_id, `${ctx.credential.client_secret}x`, 'json', { ip: '198.51.100.24' }),
+    // The credential the client id names; the presented secret is never recorded.
+    expected: ({ app, credential }) => ({
+      appId: app.id,
+      targetId: credential.id,
+      actorId: null,
+      ipAddress: '198.51.100.24',
+      metadata: { grant_type: 'client_credentials', client_id: credential.client_id, auth_method: 'client_secret_post', reason: 'invalid_secret' },
+    }),
+  }),
+  row({
     action: 'admin_key.created',
     targetType: 'admin_key',
     arrange: async () => {
@@ -360,9 +476,4 @@ function jtiOf(accessToken: string): string {
  * coverage suite fails as soon as one of these routes exists while its
  * action is still listed here.
  */
-export const PENDING_ACTIONS: Partial<Record<AuditAction, string[]>> = {
-  'credential.created': ['POST /v1/apps/:app_name/credentials'],
-  'credential.updated': ['PATCH /v1/apps/:app_name/credentials/:credential_id'],
-  'credential.rotated': ['PATCH /v1/apps/:app_name/credentials/:credential_id'],
-  'credential.revoked': ['DELETE /v1/apps/:app_name/credentials/:credential_id'],
-};
+export const PENDING_ACTIONS: Partial<Record<AuditAction, string[]>> = {};

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { database } from '../src/db/client';
 import { createUser as createUserService } from '../src/services/users';
 import { requireApp } from '../src/services/apps';
-import { AUDIT_ACTION_CASES, PASSWORD } from './audit-actions';
+import { AUDIT_ACTION_CASES, PASSWORD, caseName } from './audit-actions';
 import { logPath } from './audit-helpers';
 import { api, count, expectCleanResponses, expectError, seedApp, uniqueName } from './helpers';
 
@@ -48,9 +48,11 @@ async function refusingEntries<T>(action: string, during: () => Promise<T>): Pro
 describe('a change and its entry land together or not at all', () => {
   // Only changes stored in D1 can share a batch with their entry. Token state
   // lives in Durable Objects, and refusals change nothing (see AuditActionCase).
-  it.each(AUDIT_ACTION_CASES.filter((c) => (c.change ?? 'd1') === 'd1').map((c) => [c.action, c] as const))(
+  // An action that stores nothing but its entry must fail with it.
+  it.each(AUDIT_ACTION_CASES.filter((c) => ['d1', 'none'].includes(c.change ?? 'd1')).map((c) => [caseName(c), c] as const))(
     '%s: when its entry cannot be written, the change is not made either',
-    async (action, c) => {
+    async (_name, c) => {
+      const { action } = c;
       const ctx = await c.arrange();
       const before = await snapshot(ctx.appName);
       const res = await refusingEntries(action, () => c.act(ctx));

@@ -85,9 +85,11 @@ export function isId(kind: IdKind, value: string): boolean {
 
 /**
  * An opaque secret: prefix, a 10-character time stamp (so secrets sort and
- * read like the reference's `rt_01HQ3KXFG6...`), then 128 bits from the CSPRNG
- * (RFC 6749 §10.10: guessing must be at most 2^-128).
+ * read like the reference's `rt_01HQ3KXFG6...`), then `randomBytes` (at
+ * least 16: 128 bits) from the CSPRNG (RFC 6749 §10.10: guessing must be at
+ * most 2^-128).
  */
-export function newSecret(prefix: string, now: number = Date.now()): string {
-  return prefix + encodeTime(now) + base32(crypto.getRandomValues(new Uint8Array(16)));
+export function newSecret(prefix: string, now: number = Date.now(), randomBytes = 16): string {
+  if (randomBytes < 16) throw new Error('newSecret: at least 16 random bytes');
+  return prefix + encodeTime(now) + base32(crypto.getRandomValues(new Uint8Array(randomBytes)));
 }

@@ -9,7 +9,9 @@ import {
   adminKeyResource,
   appResource,
   auditEntryResource,
+  authorizationServerResource,
   authorizeResource,
+  credentialResource,
   createdAdminKeyResource,
   createdInviteResource,
   emptyResource,
@@ -44,6 +46,7 @@ const adminKeys = listOf(adminKeyResource, 'AdminKeyList');
 const signingKeys = listOf(signingKeyResource, 'SigningKeyList');
 const auditEntries = listOf(auditEntryResource, 'AuditEntryList');
 const invites = listOf(inviteResource, 'InviteList');
+const credentials = listOf(credentialResource, 'CredentialList');
 
 const TOKEN_EXAMPLE = { grant_type: 'password', email: 'jane@acme.co', password: '...' };
 
@@ -151,6 +154,31 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     description: 'Subjects and credentials whose tokens issued before `not_before` must be refused. Cached 1 s, ETag.',
   },
 
+  'POST /v1/apps/:app_name/credentials': {
+    summary: 'Create service credentials',
+    tag: 'Service Credentials',
+    status: 201,
+    response: credentialResource,
+    description: 'The client secret is in this answer (and a rotation answer) only.',
+    requestExample: { name: 'billing-service', permissions: ['billing:read', 'billing:write'] },
+  },
+  'GET /v1/apps/:app_name/credentials': { summary: 'List service credentials', tag: 'Service Credentials', status: 200, response: credentials },
+  'GET /v1/apps/:app_name/credentials/:credential_id': { summary: 'Get service credentials', tag: 'Service Credentials', status: 200, response: credentialResource },
+  'PATCH /v1/apps/:app_name/credentials/:credential_id': {
+    summary: 'Update credentials (e.g., rotate secret)',
+    tag: 'Service Credentials',
+    status: 200,
+    response: credentialResource,
+    description: '`{"rotate_secret": true}` issues a new secret (shown once); `grace_period_seconds` keeps the old one working meanwhile.',
+    requestExample: { rotate_secret: true, grace_period_seconds: 3600 },
+  },
+  'DELETE /v1/apps/:app_name/credentials/:credential_id': { summary: 'Revoke service credentials', tag: 'Service Credentials', status: 200, response: credentialResource },
+  'GET /v1/apps/:app_name/.well-known/oauth-authorization-server': {
+    summary: 'OAuth 2.0 authorization server metadata of an app (RFC 8414)',
+    tag: 'Tokens',
+    status: 200,
+    response: authorizationServerResource,
+  },
   'POST /v1/apps/:app_name/invites': {
     summary: 'Create an invite',
     tag: 'Invites',

@@ -93,6 +93,54 @@ export const roleResource = z
     },
   });
 
+export const credentialResource = z
+  .object({
+    id: z.string(),
+    app_id: z.string(),
+    name: z.string(),
+    client_id: z.string(),
+    client_secret: z.string().optional().meta({ description: 'Only in the create and rotate answers.' }),
+    permissions: z.array(z.string()),
+    created_at: timestamp,
+    status: z.enum(['active', 'revoked']),
+    secret_last4: z.string(),
+    updated_at: timestamp,
+    rotated_at: timestamp.nullable(),
+    previous_secret_expires_at: timestamp.nullable(),
+    revoked_at: timestamp.nullable(),
+  })
+  .meta({
+    id: 'Credential',
+    example: {
+      id: 'cred_01HQ3KXFG6...',
+      app_id: 'app_01HQ3KXFG6...',
+      name: 'billing-service',
+      client_id: 'svc_01HQ3...',
+      client_secret: 'sk_live_01HQ3...',
+      permissions: ['billing:read', 'billing:write'],
+      created_at: '2026-02-20T10:05:00Z',
+      status: 'active',
+      secret_last4: 'Q3X9',
+      updated_at: '2026-02-20T10:05:00Z',
+      rotated_at: null,
+      previous_secret_expires_at: null,
+      revoked_at: null,
+    },
+  });
+
+export const authorizationServerResource = z
+  .object({
+    issuer: z.string(),
+    token_endpoint: z.string(),
+    jwks_uri: z.string(),
+    revocation_endpoint: z.string(),
+    grant_types_supported: z.array(z.string()),
+    response_types_supported: z.array(z.string()),
+    token_endpoint_auth_methods_supported: z.array(z.string()),
+    revocation_endpoint_auth_methods_supported: z.array(z.string()),
+  })
+  .meta({ id: 'AuthorizationServerMetadata' });
+
 export const inviteResource = z
   .object({
     id: z.string(),
@@ -250,6 +298,7 @@ export function listOf(item: z.ZodType, id: string) {
 export type AppResource = z.infer<typeof appResource>;
 export type UserResource = z.infer<typeof userResource>;
 export type RoleResource = z.infer<typeof roleResource>;
+export type CredentialResource = z.infer<typeof credentialResource>;
 export type InviteResource = z.infer<typeof inviteResource>;
 export type AdminKeyResource = z.infer<typeof adminKeyResource>;
 export type SigningKeyResource = z.infer<typeof signingKeyResource>;
