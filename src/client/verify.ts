@@ -12,21 +12,11 @@
  * interval, without a call to Heimdall per request.
  */
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { ACCESS_TOKEN_TYPE, SIGNING_ALGORITHM, type AccessTokenClaims } from '../auth/jwt';
 import { RevocationPoller, type RevocationOptions } from './revocations';
 
-export interface HeimdallClaims {
-  iss: string;
-  sub: string;
-  aud: string;
-  app_id: string;
-  app: string;
-  roles?: string[];
-  permissions: string[];
-  client_id?: string;
-  iat: number;
-  exp: number;
-  jti: string;
-}
+/** The claims of a Heimdall access token (see the README's "Token claims"). */
+export type HeimdallClaims = AccessTokenClaims;
 
 export interface HeimdallVerifierOptions {
   /** Heimdall's issuer: its public base URL, such as `https://api.productcraft.co/heimdall`. */
@@ -95,10 +85,10 @@ export function createHeimdallVerifier(options: HeimdallVerifierOptions): Heimda
       let payload;
       try {
         ({ payload } = await jwtVerify(token, keys, {
-          algorithms: ['RS256'],
+          algorithms: [SIGNING_ALGORITHM],
           issuer: checked.issuer,
           audience: options.app,
-          typ: 'at+jwt',
+          typ: ACCESS_TOKEN_TYPE,
           clockTolerance: checked.clockToleranceSeconds,
           requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
         }));

@@ -5,9 +5,9 @@
  * isolate, with an ETag so a poll that finds nothing new costs a 304.
  */
 import { Hono } from 'hono';
-import { sha256, toHex } from '../auth/secrets';
 import { database } from '../db/client';
 import { config } from '../env';
+import { cacheableJson } from '../lib/cacheable';
 import type { AppEnv } from '../lib/context';
 import { requireApp } from '../services/apps';
 import { revocationFeed } from '../services/revocations';
@@ -16,7 +16,7 @@ import { revocationFeed } from '../services/revocations';
 const FEED_TTL_MS = 1_000;
 export const FEED_CACHE_CONTROL = 'public, max-age=1';
 
-const cache = new Map<string, { at: number; body: string; etag: string }>();
+const cache = new Map<string, { at: number; body: string }>();
 
 export const revocationsRoutes = new Hono<AppEnv>().get('/', async (c) => {
   const name = c.req.param('app_name')!;
@@ -25,17 +25,9 @@ export const revocationsRoutes = new Hono<AppEnv>().get('/', async (c) => {
   if (!entry || now - entry.at >= FEED_TTL_MS) {
     const db = database(c.env);
     const app = await requireApp(db, name);
-    const body = JSON.stringify(await revocationFeed(db, app, config(c.env).accessTokenTtlSeconds, now));
-    entry = { at: now, body, etag: `"${toHex(await sha256(body)).slice(0, 32)}"` };
+    entry = { at: now, body: JSON.stringify(await revocationFeed(db, app, config(c.env).accessTokenTtlSeconds, now)) };
     cache.set(name, entry);
     if (cache.size > 10_000) cache.delete(cache.keys().next().value!);
   }
-  const headers = {
-    'Cache-Control': FEED_CACHE_CONTROL,
-    'Access-Control-Allow-Origin': '*',
-    ETag: entry.etag,
-    'Content-Type': 'application/json; charset=utf-8',
-  };
-  if (c.req.header('If-None-Match') === entry.etag) return c.body(null, 304, headers);
-  return c.body(entry.body, 200, headers);
+  return cacheableJson(c, entry.body, FEED_CACHE_CONTROL);
 });

@@ -5,7 +5,7 @@
  */
 import { Hono } from 'hono';
 import { database } from '../db/client';
-import { sha256, toHex } from '../auth/secrets';
+import { cacheableJson } from '../lib/cacheable';
 import type { AppEnv } from '../lib/context';
 import { keyRing } from '../services/signing-keys';
 
@@ -16,17 +16,7 @@ import { keyRing } from '../services/signing-keys';
  */
 export const JWKS_CACHE_CONTROL = 'public, max-age=300, stale-while-revalidate=60';
 
-let etagFor: { body: string; etag: string } | undefined;
-
 export const wellKnownRoutes = new Hono<AppEnv>().get('/jwks.json', async (c) => {
   const ring = await keyRing(database(c.env), Date.now(), (p) => c.executionCtx.waitUntil(p));
-  if (etagFor?.body !== ring.jwks) etagFor = { body: ring.jwks, etag: `"${toHex(await sha256(ring.jwks)).slice(0, 32)}"` };
-  const headers = {
-    'Cache-Control': JWKS_CACHE_CONTROL,
-    'Access-Control-Allow-Origin': '*',
-    ETag: etagFor.etag,
-    'Content-Type': 'application/json; charset=utf-8',
-  };
-  if (c.req.header('If-None-Match') === etagFor.etag) return c.body(null, 304, headers);
-  return c.body(ring.jwks, 200, headers);
+  return cacheableJson(c, ring.jwks, JWKS_CACHE_CONTROL);
 });
