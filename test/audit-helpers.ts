@@ -69,24 +69,6 @@ export async function walkExport(start: string): Promise<{ entries: any[]; pages
   }
 }
 
-/**
- * The real audit routes behind a managed admin key. Managed keys do not yet
- * resolve through `adminAuth` (they are being built separately); this mounts
- * the same route modules behind the principal such a key would have, so
- * their scope checks are tested now.
- */
-export function asAdminKey(principal: AdminPrincipal) {
-  const app = new Hono<AppEnv>();
-  app.use('*', async function managedKey(c, next) {
-    c.set('admin', principal);
-    await next();
-  });
-  app.route('/v1/apps/:app_name/audit-logs', appAuditLogsRoutes);
-  app.route('/v1/audit-logs', globalAuditLogsRoutes);
-  app.onError(renderError);
-  return (path: string) => app.request(`${BASE}${path}`, {}, env);
-}
-
 /** Fields of an entry, in the order answers give them: the reference's, then user_agent and request_id. */
 export const ENTRY_FIELDS = ['id', 'app_id', 'actor_id', 'action', 'target_type', 'target_id', 'metadata', 'ip_address', 'timestamp', 'user_agent', 'request_id'];
 

@@ -6,10 +6,11 @@ import {
   createUser,
   expectCleanResponses,
   expectDetail,
+  createAdminKey,
   expectError,
   seedApp,
 } from './helpers';
-import { ENTRY_FIELDS, T, asAdminKey, exportPage, ids, logPath, writeEntry } from './audit-helpers';
+import { ENTRY_FIELDS, T, exportPage, ids, logPath, writeEntry } from './audit-helpers';
 
 afterAll(() => expectCleanResponses());
 
@@ -94,32 +95,23 @@ describe('the global log', () => {
     const app = await seedApp();
     const [own] = (await api('GET', logPath(app.name))).body.data;
     const global = await writeEntry(null, T, { action: 'signing_key.rotated', targetType: 'signing_key', targetId: 'kid-c' });
-    for (const principal of [
-      { id: 'key_01M8GCYKQVBFWM07Q9RW99N4K3', apps: null, readOnly: false },
-      { id: 'key_01M8GCYKQVBFWM07Q9RW99N4K4', apps: null, readOnly: true },
-      { id: 'key_01M8GCYKQVBFWM07Q9RW99N4K5', apps: [app.name], readOnly: true },
-    ]) {
-      const get = asAdminKey(principal);
+    for (const scope of [{ apps: null, read_only: false }, { apps: null, read_only: true }, { apps: [app.name], read_only: true }]) {
+      const { key } = await createAdminKey(scope);
       for (const path of ['/v1/audit-logs', '/v1/audit-logs/export', `/v1/audit-logs/${global}`]) {
-        const res = await get(path);
-        expect(res.status, `${principal.id} ${path}`).toBe(403);
-        expect(((await res.json()) as any).error.code).toBe('FORBIDDEN');
+        expectError(await api('GET', path, { key }), 403, 'FORBIDDEN');
       }
       // The same keys may read the app's own log.
-      const mine = await get(`${logPath(app.name)}/${own.id}`);
-      expect(mine.status).toBe(200);
+      expect((await api('GET', `${logPath(app.name)}/${own.id}`, { key })).status).toBe(200);
     }
   });
 
   it('lets a key limited to some apps read only their logs', async () => {
     const mine = await seedApp();
     const other = await seedApp();
-    const get = asAdminKey({ id: 'key_01M8GCYKQVBFWM07Q9RW99N4K6', apps: [mine.name], readOnly: true });
-    expect((await get(logPath(mine.name))).status).toBe(200);
+    const { key } = await createAdminKey({ apps: [mine.name], read_only: true });
+    expect((await api('GET', logPath(mine.name), { key })).status).toBe(200);
     for (const path of [logPath(other.name), `${logPath(other.name)}/export`, `${logPath(other.name)}/aud_01M8GCYKQVBFWM07Q9RW99N439`]) {
-      const res = await get(path);
-      expect(res.status, path).toBe(403);
-      expect(((await res.json()) as any).error.code).toBe('FORBIDDEN');
+      expectError(await api('GET', path, { key }), 403, 'FORBIDDEN');
     }
   });
 });

@@ -1,5 +1,6 @@
 /**
- * /v1/signing-keys (root key only, CONTRACT §6): the key ring's public view
+ * /v1/signing-keys (root key only, CONTRACT §6; `app.ts` puts `requireRoot()`
+ * in front of every route here): the key ring's public view
  * and manual rotation. Private parts never appear.
  */
 import { Hono } from 'hono';
@@ -9,7 +10,7 @@ import type { AppEnv } from '../lib/context';
 import { page, paginated, paginationFields } from '../lib/pagination';
 import { isoOrNull, isoSeconds } from '../lib/time';
 import { query } from '../lib/validation';
-import { actorOf, requireRoot } from '../middleware/admin-scope';
+import { actorOf } from '../middleware/admin-scope';
 import { listSigningKeys, rotateSigningKeys, type KeyView } from '../services/signing-keys';
 import type { SigningKeyResource } from '../openapi/resources';
 
@@ -33,7 +34,6 @@ function renderList(keys: KeyView[], q: z.output<typeof listQuery>) {
 }
 
 export const signingKeysRoutes = new Hono<AppEnv>()
-  .use('*', requireRoot())
   .get('/', query(listQuery), async (c) => c.json(renderList(await listSigningKeys(c.env, database(c.env), Date.now()), c.req.valid('query'))))
   .post('/rotate', async (c) => {
     const keys = await rotateSigningKeys(c.env, database(c.env), actorOf(c), Date.now(), 'admin');
