@@ -3,7 +3,7 @@
  * the app id. Password hashes never leave this module's rows: views are built
  * field by field, never by spreading a row.
  */
-import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
 import { hashPassword } from '../auth/passwords';
 import type { Db } from '../db/client';
 import { guard } from '../db/guard';
@@ -93,7 +93,11 @@ export async function createUser(db: Db, actor: Actor, app: AppRow, input: NewUs
   return { user, roles: roleNames };
 }
 
-/** Role names held by each user, in name order (stable whatever the assignment times). */
+/**
+ * Role names held by each user, in name order (stable whatever the assignment
+ * times). The ids go in as one JSON parameter: D1 binds at most 100
+ * parameters a query, and a page holds up to 100 users.
+ */
 async function roleNamesOf(db: Db, appId: string, userIds: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>(userIds.map((id) => [id, []]));
   if (userIds.length === 0) return out;
@@ -101,7 +105,7 @@ async function roleNamesOf(db: Db, appId: string, userIds: string[]): Promise<Ma
     .select({ userId: userRoles.userId, name: roles.name })
     .from(userRoles)
     .innerJoin(roles, and(eq(roles.id, userRoles.roleId), eq(roles.appId, userRoles.appId)))
-    .where(and(eq(userRoles.appId, appId), inArray(userRoles.userId, userIds)))
+    .where(and(eq(userRoles.appId, appId), sql`${userRoles.userId} IN (SELECT value FROM json_each(${JSON.stringify(userIds)}))`))
     .orderBy(asc(roles.name));
   for (const row of rows) out.get(row.userId)?.push(row.name);
   return out;
