@@ -18,6 +18,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { unstable_getMiniflareWorkerOptions, unstable_splitSqlQuery } from 'wrangler';
 
@@ -92,6 +93,25 @@ export default {
 function statFields(pid) {
   const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return { comm: text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), fields: text.slice(text.lastIndexOf(')') + 2).split(' ') };
+}
+
+/**
+ * workerd's local alarm store notes each rate-limit alarm it reschedules
+ * (one per bucket and window): a line per minute that says nothing about
+ * the run. Everything else workerd or the Worker prints is passed on.
+ */
+const ALARM_NOTE = /NOSENTRY SQLite alarm handler canceled/;
+
+/**
+ * @param {import('node:stream').Readable} stdout
+ * @param {import('node:stream').Readable} stderr
+ */
+function forwardRuntimeOutput(stdout, stderr) {
+  for (const stream of [stdout, stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      if (!ALARM_NOTE.test(line)) process.stderr.write(`${line}\n`);
+    });
+  }
 }
 
 /** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
@@ -220,6 +240,7 @@ export async function startServer(hooks) {
       log: new miniflare.Log(miniflare.LogLevel.WARN),
       // No network here: use Miniflare's placeholder `request.cf` rather than fetching one.
       cf: false,
+      handleRuntimeStdio: forwardRuntimeOutput,
       d1Persist: join(dir, 'd1'),
       durableObjectsPersist: join(dir, 'do'),
       workers: [
