@@ -176,6 +176,19 @@ describe('listing users', () => {
     expectDetail(await api('GET', `/v1/apps/${app.name}/users?status=gone`), 'status', 'invalid_value');
   });
 
+  it('serves a full page of 100 users with their roles (D1 binds at most 100 parameters a query)', async () => {
+    const app = await seedApp();
+    await createRole(app.name, { name: 'editor', permissions: ['projects:write'] });
+    for (let i = 0; i < 101; i += 10) {
+      await Promise.all(Array.from({ length: Math.min(10, 101 - i) }, () => createUser(app.name, { role: 'editor' })));
+    }
+    const page = await api('GET', `/v1/apps/${app.name}/users?limit=100`);
+    expect(page.status, page.text).toBe(200);
+    expect(page.body.pagination).toEqual({ total: 101, limit: 100, offset: 0, has_more: true });
+    expect(page.body.data).toHaveLength(100);
+    for (const user of page.body.data) expect(user.roles).toEqual(['editor']);
+  });
+
   it('treats SQL in filters as plain text', async () => {
     const app = await seedApp();
     await createUser(app.name);

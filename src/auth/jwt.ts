@@ -5,7 +5,7 @@
  * from `jwk`/`jku`/`x5u` headers, §3.10), issuer and type always checked,
  * unknown `crit` refused, `exp` strict (a token is dead at `exp`).
  */
-import { SignJWT, decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
+import { SignJWT, errors, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 export const SIGNING_ALGORITHM = 'RS256';
@@ -52,30 +52,36 @@ const KID = /^[A-Za-z0-9_-]{1,64}$/;
  * Verifies an access token and returns its claims, or throws
  * InvalidTokenError. Audience is checked by the caller against the app the
  * token names (one key ring serves every app, so `aud` must equal `app`).
+ *
+ * The key is looked up from inside jose, once it has parsed the protected
+ * header and refused any `alg` but RS256 and any unknown `crit`: the header
+ * is decoded once, and a token of the wrong algorithm never costs a key
+ * lookup (nor, with an unknown kid, a key-ring reload).
  */
 export async function verifyAccessToken(token: string, options: { issuer: string; keys: KeyLookup; now: number }): Promise<AccessTokenClaims> {
-  if (token.length > 8192 || token.split('.').length !== 3) throw new InvalidTokenError('malformed');
-  let kid: unknown;
-  try {
-    kid = decodeProtectedHeader(token).kid;
-  } catch {
-    throw new InvalidTokenError('malformed');
-  }
-  // The kid is only ever a map key, and a sane one: no path, no SQL, no 10 KB strings.
-  if (typeof kid !== 'string' || !KID.test(kid)) throw new InvalidTokenError('kid');
-  const key = await options.keys(kid);
-  if (!key) throw new InvalidTokenError('unknown_kid');
+  if (token.length > 8192) throw new InvalidTokenError('malformed');
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(token, key, {
-      algorithms: [SIGNING_ALGORITHM],
-      issuer: options.issuer,
-      typ: ACCESS_TOKEN_TYPE,
-      currentDate: new Date(options.now),
-      clockTolerance: 0,
-      requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
-    }));
+    ({ payload } = await jwtVerify(
+      token,
+      async ({ kid }) => {
+        // The kid is only ever a map key, and a sane one: no path, no SQL, no 10 KB strings.
+        if (typeof kid !== 'string' || !KID.test(kid)) throw new InvalidTokenError('kid');
+        const key = await options.keys(kid);
+        if (!key) throw new InvalidTokenError('unknown_kid');
+        return key;
+      },
+      {
+        algorithms: [SIGNING_ALGORITHM],
+        issuer: options.issuer,
+        typ: ACCESS_TOKEN_TYPE,
+        currentDate: new Date(options.now),
+        clockTolerance: 0,
+        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti'],
+      },
+    ));
   } catch (err) {
+    if (err instanceof InvalidTokenError) throw err;
     if (err instanceof errors.JOSEError) throw new InvalidTokenError(err.code);
     throw err;
   }

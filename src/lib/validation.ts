@@ -40,8 +40,10 @@ export async function readJson(c: Parameters<MiddlewareHandler<AppEnv>>[0]): Pro
   return parseJsonText(await c.req.text());
 }
 
+const BLANK = /^\s*$/;
+
 export function parseJsonText(text: string): unknown {
-  if (text.trim() === '') {
+  if (BLANK.test(text)) {
     throw new ApiError('VALIDATION_ERROR', 'a JSON body is required', {
       details: [{ field: 'body', reason: 'required' }],
     });

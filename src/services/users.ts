@@ -3,7 +3,7 @@
  * the app id. Password hashes never leave this module's rows: views are built
  * field by field, never by spreading a row.
  */
-import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, sql } from 'drizzle-orm';
 import { hashPassword } from '../auth/passwords';
 import type { Db } from '../db/client';
 import { guard } from '../db/guard';
@@ -103,7 +103,15 @@ export async function createUser(db: Db, actor: Actor, app: AppRow, input: NewUs
   return { user, roles: roleNames };
 }
 
-/** Role names held by each user, in name order (stable whatever the assignment times). */
+/**
+ * Role names held by each user, in name order (stable whatever the assignment
+ * times). The ids go in as one JSON parameter: D1 binds at most 100
+ * parameters a query, and a page holds up to 100 users. The unary `+` on the
+ * app id keeps the tenant check but stops SQLite from walking every
+ * assignment of the app through the app's index: it probes the primary key
+ * once per user instead (1 ms instead of 5 for a page of 100 in an app of
+ * 10,000 users, measured by `npm run bench`).
+ */
 async function roleNamesOf(db: Db, appId: string, userIds: string[]): Promise<Map<string, string[]>> {
   const out = new Map<string, string[]>(userIds.map((id) => [id, []]));
   if (userIds.length === 0) return out;
@@ -111,7 +119,7 @@ async function roleNamesOf(db: Db, appId: string, userIds: string[]): Promise<Ma
     .select({ userId: userRoles.userId, name: roles.name })
     .from(userRoles)
     .innerJoin(roles, and(eq(roles.id, userRoles.roleId), eq(roles.appId, userRoles.appId)))
-    .where(and(eq(userRoles.appId, appId), inArray(userRoles.userId, userIds)))
+    .where(and(sql`+${userRoles.appId} = ${appId}`, sql`${userRoles.userId} IN (SELECT value FROM json_each(${JSON.stringify(userIds)}))`))
     .orderBy(asc(roles.name));
   for (const row of rows) out.get(row.userId)?.push(row.name);
   return out;
