@@ -27,6 +27,29 @@ export const FRESH_MS = 1_000;
 export const MAX_STALE_MS = 3_000;
 const MAX_SUBJECTS = 20_000;
 
+/**
+ * Tokens whose signature and claims already verified in this isolate. A
+ * service checks the same token on every request of a session, and the same
+ * bytes always verify the same way under the same issuer (keys are only
+ * removed after every token they signed has expired), so the RS256 check,
+ * the most expensive step, runs once per token and isolate. The entry ends
+ * at the token's `exp`; the authoritative state is still checked on every
+ * call. Bounded, oldest first out.
+ */
+const MAX_VERIFIED_TOKENS = 4_096;
+const verifiedTokens = new Map<string, AccessTokenClaims>();
+
+async function verifiedClaims(token: string, issuer: string, now: number, keys: (kid: string) => ReturnType<typeof verificationKey>): Promise<AccessTokenClaims> {
+  const cacheKey = `${issuer}\n${token}`;
+  const cached = verifiedTokens.get(cacheKey);
+  if (cached && cached.exp * 1000 > now) return cached;
+  if (cached) verifiedTokens.delete(cacheKey);
+  const claims = await verifyAccessToken(token, { issuer, now, keys });
+  if (verifiedTokens.size >= MAX_VERIFIED_TOKENS) verifiedTokens.delete(verifiedTokens.keys().next().value!);
+  verifiedTokens.set(cacheKey, claims);
+  return claims;
+}
+
 interface AppSnapshot {
   id: string;
   name: string;
@@ -168,7 +191,7 @@ export async function authorize(
   const { db, now, waitUntil } = ctx;
   let claims: AccessTokenClaims;
   try {
-    claims = await verifyAccessToken(request.token, { issuer: ctx.issuer, now, keys: (kid) => verificationKey(db, kid, now, waitUntil) });
+    claims = await verifiedClaims(request.token, ctx.issuer, now, (kid) => verificationKey(db, kid, now, waitUntil));
   } catch (err) {
     if (err instanceof InvalidTokenError) throw invalidToken();
     throw err;
