@@ -151,7 +151,8 @@ export const BODIES: Record<string, Body> = {
 /** Further valid bodies of a route, for the input-abuse suite (each grant of the token endpoint). */
 export const BODY_VARIANTS: Record<string, Record<string, Body>> = {
   'POST /v1/apps/:app_name/tokens': {
-    password: () => ({ grant_type: 'password', email: `${fresh('nobody')}@example.com`, password: 'not the password' }),
+    // One email per world: its failures lock it after a few, so abuse costs few password hashes.
+    password: (w) => ({ grant_type: 'password', email: `nobody@${w.app.name}.example`, password: 'not the password' }),
     refresh_token: (w) => ({ grant_type: 'refresh_token', refresh_token: w.refreshToken }),
   },
 };
