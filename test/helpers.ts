@@ -25,6 +25,8 @@ export interface RequestOptions {
   /** Admin key; `null` sends no Authorization header. Defaults to the root key. */
   key?: string | null;
   headers?: Record<string, string>;
+  /** The Worker's bindings; default the test environment's (failure tests swap one out). */
+  bindings?: typeof env;
 }
 
 /** Every JSON body the suite receives, for the response-hygiene sweeps. */
@@ -34,7 +36,9 @@ export const seenBodies: string[] = [];
  * The API's own documentation names request fields such as `password` and
  * holds no data: the hygiene sweeps skip it.
  */
-const DOCUMENTATION = /^\/(v1\/openapi\.json|docs)(\?|$)/;
+export function isDocumentation(path: string): boolean {
+  return /^\/(v1\/openapi\.json|docs)(\?|$)/.test(path);
+}
 
 /**
  * One request to the Worker, with an execution context of its own whose
@@ -43,10 +47,10 @@ const DOCUMENTATION = /^\/(v1\/openapi\.json|docs)(\?|$)/;
  * has made (from 7 ms to over 100 ms after a few hundred requests), which
  * table-driven suites over every route cannot afford.
  */
-export async function workerFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+export async function workerFetch(input: string | URL | Request, init?: RequestInit, bindings: typeof env = env): Promise<Response> {
   const ctx = createExecutionContext();
   // The type of an incoming request (with its `cf` properties); the tests send none.
-  const res = await worker.fetch(new Request(input, init) as Parameters<typeof worker.fetch>[0], env, ctx);
+  const res = await worker.fetch(new Request(input, init) as Parameters<typeof worker.fetch>[0], bindings, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }
@@ -61,9 +65,9 @@ export async function api<T = any>(method: string, path: string, options: Reques
     body = JSON.stringify(options.body);
     headers['Content-Type'] ??= 'application/json';
   }
-  const res = await workerFetch(`${BASE}${path}`, { method, headers, body });
+  const res = await workerFetch(`${BASE}${path}`, { method, headers, body }, options.bindings);
   const text = await res.text();
-  if (!DOCUMENTATION.test(path)) seenBodies.push(text);
+  if (!isDocumentation(path)) seenBodies.push(text);
   let parsed: unknown = undefined;
   try {
     parsed = text === '' ? undefined : JSON.parse(text);
