@@ -280,6 +280,15 @@ describe('the token routes with a Durable Object namespace unreachable', () => {
     expect(answers).toEqual(WITHOUT[binding]);
   });
 
+  it('a refresh whose rotation cannot be committed answers 503, and the same token works at once', async () => {
+    const w = await buildWorld();
+    const refresh = byId('POST /v1/apps/:app_name/tokens/refresh');
+    expectUnavailable(await sendValid(refresh, w, { ...env, REFRESH_TOKENS: unreachable(env.REFRESH_TOKENS, 'commit') }));
+    // 503 means "retry": the retry must not find the token still held by the failed attempt.
+    const retry = await sendValid(refresh, w, env);
+    expect(retry.status, retry.text).toBe(200);
+  });
+
   it('an invite accepted for an existing user whose throttle cannot be reached answers 503 and counts no use', async () => {
     const w = await buildWorld();
     const before = await state(w);
