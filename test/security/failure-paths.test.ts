@@ -17,9 +17,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { app as router } from '../../src/app';
 import type { Env } from '../../src/env';
 import worker from '../../src/index';
-import { BASE, ROOT_KEY, api, createRole, createUser, expectCleanResponses, login, seedApp } from '../helpers';
-import { BODIES, PASSWORD as FIXTURE_PASSWORD, QUERIES, ROUTES, pathOf, type Route } from './routes';
-import { appRows, buildWorld, globalRows, recordAnswer, rowCounts, type World } from './world';
+import { BASE, ROOT_KEY, api, createRole, createUser, login, seedApp } from '../helpers';
+import { BODIES, PASSWORD, QUERIES, ROUTES, pathOf, type Route } from './routes';
+import { appRows, buildWorld, expectHygiene, globalRows, recordAnswer, rowCounts, type World } from './world';
 
 /** What the Worker logs for the failures this file causes: each must be a bare line, no query, no parameter. */
 const logged: string[] = [];
@@ -29,7 +29,7 @@ beforeAll(() => {
 
 afterAll(() => {
   vi.restoreAllMocks();
-  expectCleanResponses([FIXTURE_PASSWORD]);
+  expectHygiene();
   expect(logged.length).toBeGreaterThan(0);
   for (const line of logged) {
     expect(JSON.parse(line)).toEqual({
@@ -40,8 +40,6 @@ afterAll(() => {
     });
   }
 });
-
-const PASSWORD = 'correct horse battery staple';
 
 /** D1 whose every query fails like a lost connection (statements can still be prepared). */
 function failingD1(): D1Database {
@@ -294,7 +292,7 @@ describe('the token routes with a Durable Object namespace unreachable', () => {
     const before = await state(w);
     const res = await api('POST', `/v1/invites/${w.inviteToken}/accept`, {
       key: null,
-      body: { email: (await api('GET', `/v1/apps/${w.app.name}/users/${w.userId}`)).body.email, password: FIXTURE_PASSWORD },
+      body: { email: (await api('GET', `/v1/apps/${w.app.name}/users/${w.userId}`)).body.email, password: PASSWORD },
       bindings: { ...env, LOGIN_THROTTLE: unreachable(env.LOGIN_THROTTLE) },
     });
     expectUnavailable(res);

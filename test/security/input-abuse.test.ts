@@ -11,10 +11,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { z } from 'zod';
 import { MAX_BODY_BYTES } from '../../src/app';
-import { api, expectCleanResponses, expectDetail, expectError, freshIp, type ApiResponse } from '../helpers';
+import { api, expectDetail, expectError, freshIp, type ApiResponse } from '../helpers';
 import { callRoute } from './call';
-import { BODY_ROUTES, PASSWORD, ROUTES, bodiesOf, pathOf, type Body, type Route } from './routes';
-import { buildWorld, mintRefreshToken, rowCounts, type World } from './world';
+import { BODY_ROUTES, ROUTES, bodiesOf, pathOf, type Route } from './routes';
+import { buildWorld, expectHygiene, mintRefreshToken, rowCounts, type World } from './world';
 
 /** For the tests whose every request is refused: nothing in it changes. */
 let shared: World;
@@ -23,7 +23,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  expectCleanResponses([PASSWORD]);
+  expectHygiene();
   // Nothing any body sent reached a prototype.
   expect(({} as Record<string, unknown>).admin).toBeUndefined();
   expect(({} as Record<string, unknown>).x).toBeUndefined();

@@ -12,12 +12,12 @@ import { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeimdallTokenError, createHeimdallVerifier } from '../../src/client';
 import { heimdallAuth, type HeimdallVariables } from '../../src/client/hono';
-import { BASE, ROOT_KEY, authorizeCall, createUser, expectCleanResponses, expectError, login, seedApp, workerFetch } from '../helpers';
+import { BASE, ROOT_KEY, authorizeCall, createUser, expectError, login, seedApp, workerFetch } from '../helpers';
 import { EVIL_HOST, forgedTokens, type ForgedToken } from './forged-tokens';
 import { PASSWORD } from './routes';
-import { buildWorld, type World } from './world';
+import { buildWorld, expectHygiene, type World } from './world';
 
-afterAll(() => expectCleanResponses([PASSWORD]));
+afterAll(expectHygiene);
 
 /** Records every URL `fetch` is asked for while `during` runs, in this isolate (the Worker's code runs here too). */
 async function outboundOf<T>(during: () => Promise<T>): Promise<{ result: T; urls: string[] }> {

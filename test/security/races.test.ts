@@ -20,12 +20,12 @@
  */
 import { env } from 'cloudflare:test';
 import { afterAll, describe, expect, it } from 'vitest';
-import { api, auditRows, createUser, expectCleanResponses, expectError, freshIp, login, uniqueName } from '../helpers';
+import { api, auditRows, createUser, expectError, freshIp, login, uniqueName } from '../helpers';
 import { callRoute } from './call';
 import { PASSWORD, ROUTES } from './routes';
-import { buildWorld, type World } from './world';
+import { buildWorld, expectHygiene, type World } from './world';
 
-afterAll(() => expectCleanResponses([PASSWORD]));
+afterAll(expectHygiene);
 
 const byId = (id: string) => ROUTES.find((r) => r.id === id)!;
 const RACERS = 20;

@@ -11,10 +11,10 @@
  *   `Authorization` is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROOT_KEY, api, createAdminKey, expectCleanResponses, expectError, seedApp, type ApiResponse } from '../helpers';
+import { ROOT_KEY, api, createAdminKey, expectError, seedApp, type ApiResponse } from '../helpers';
 import { callRoute, expectRateLimitHeaders, expectRouteHeaders } from './call';
-import { BODIES, BODY_VARIANTS, PASSWORD, PROTECTED, QUERIES, ROUTES, missingFixtures, type Route } from './routes';
-import { buildWorld, rowCounts, type World } from './world';
+import { BODIES, BODY_VARIANTS, PROTECTED, QUERIES, ROUTES, missingFixtures, type Route } from './routes';
+import { buildWorld, expectHygiene, rowCounts, type World } from './world';
 
 let world: World;
 let other: World;
@@ -31,7 +31,7 @@ beforeAll(async () => {
   keys.revoked = revoked.key;
 });
 
-afterAll(() => expectCleanResponses([PASSWORD, ROOT_KEY]));
+afterAll(expectHygiene);
 
 const ids = (routes: readonly Route[]) => routes.map((r) => r.id);
 

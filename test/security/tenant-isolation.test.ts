@@ -8,10 +8,10 @@
  * left as it was.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, authorizeCall, expectCleanResponses, expectDetail, expectError, freshIp } from '../helpers';
+import { api, authorizeCall, expectDetail, expectError, freshIp } from '../helpers';
 import { callRoute, expectRouteHeaders } from './call';
-import { BODIES, PARAMS, PASSWORD, PROTECTED, ROUTES, type Route } from './routes';
-import { appRows, buildWorld, globalRows, mintRefreshToken, type World } from './world';
+import { BODIES, PARAMS, PROTECTED, ROUTES, type Route } from './routes';
+import { appRows, buildWorld, expectHygiene, globalRows, mintRefreshToken, type World } from './world';
 
 let a: World;
 let b: World;
@@ -20,7 +20,7 @@ beforeAll(async () => {
   [a, b] = [await buildWorld(), await buildWorld()];
 });
 
-afterAll(() => expectCleanResponses([PASSWORD]));
+afterAll(expectHygiene);
 
 /** Everything the two apps and the global tables hold, to compare before and after. */
 async function everything() {
