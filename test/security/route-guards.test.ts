@@ -6,6 +6,8 @@
  *   identical 401, a key limited to another app and a read-only key (on a
  *   write) and a managed key (on a root-only route) with 403, and each
  *   refusal changes nothing;
+ * - other spellings of a path (percent-encoded, dot segments, doubled or
+ *   trailing slashes) meet the same guards;
  * - a method the path does not serve is 405 with `Allow`;
  * - no route grants CORS to a foreign origin, and a preflight carrying
  *   `Authorization` is refused.
@@ -13,7 +15,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT_KEY, api, createAdminKey, expectError, seedApp, type ApiResponse } from '../helpers';
 import { callRoute, expectRateLimitHeaders, expectRouteHeaders } from './call';
-import { BODIES, BODY_VARIANTS, PROTECTED, QUERIES, ROUTES, missingFixtures, type Route } from './routes';
+import { BODIES, BODY_VARIANTS, PARAMS, PROTECTED, QUERIES, ROUTES, missingFixtures, type Route } from './routes';
 import { buildWorld, expectHygiene, rowCounts, type World } from './world';
 
 let world: World;
@@ -144,6 +146,31 @@ describe('every protected route', () => {
   it.each(PROTECTED.filter((r) => r.access === 'root'))('$id answers 403 to a managed key, and changes nothing', async (route) => {
     const before = await rowCounts();
     expectRefusal(route, await callRoute(route, world, { key: keys.managed, body: bodyFor(route, world) }), 403, 'FORBIDDEN');
+    expect(await rowCounts()).toEqual(before);
+  });
+});
+
+/** Other spellings of a path that URL parsing or the router may read as the same route. */
+function spellings(path: string): string[] {
+  const rest = path.slice('/v1/'.length);
+  const letter = rest.charCodeAt(0).toString(16);
+  return [`/v1/%${letter}${rest.slice(1)}`, `/v1/./${rest}`, `/v1/x/../${rest}`, `/v1//${rest}`, `//v1/${rest}`, `${path}/`];
+}
+
+describe('every protected route, spelled otherwise', () => {
+  it.each(PROTECTED)('$id meets its guards under every spelling of its path, and changes nothing', async (route) => {
+    const before = await rowCounts();
+    const refusers: [string, string | null][] = [['no key', null], ['a read-only key', keys.readOnly]];
+    if (route.params[0] === 'app_name') refusers.push(['a key of another app', keys.scopedToOther]);
+    if (route.access === 'root') refusers.push(['a managed key', keys.managed]);
+    for (const spelling of spellings(route.path)) {
+      const path = spelling.replace(/:([A-Za-z_]+)/g, (_, name: string) => encodeURIComponent(PARAMS[name]!.of(world, route)));
+      for (const [who, key] of refusers) {
+        if (who === 'a read-only key' && !route.write) continue;
+        const res = await api(route.method, path, { key, body: bodyFor(route, world) ?? undefined });
+        expect([401, 403, 404], `${route.method} ${spelling} with ${who}: ${res.text}`).toContain(res.status);
+      }
+    }
     expect(await rowCounts()).toEqual(before);
   });
 });
