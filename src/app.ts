@@ -56,8 +56,9 @@ export const PUBLIC_APP_ROUTES = [...TOKEN_ROUTES, ...APP_DOCUMENT_ROUTES] as co
 /**
  * Every route that takes no admin key: the token routes and invite accept
  * (their own credentials), authorize (the key is optional), and public
- * documents. Everything else under /v1 is an admin route; the shared route
- * suites read this list, so a new public route must be added here.
+ * documents (the API reference page `/docs` too). Everything else is an
+ * admin route; the shared route suites read this list, so a new public route
+ * must be added here.
  */
 export const PUBLIC_ROUTES = [
   ...PUBLIC_APP_ROUTES,
@@ -66,6 +67,7 @@ export const PUBLIC_ROUTES = [
   '/v1/health',
   '/v1/.well-known/jwks.json',
   '/v1/openapi.json',
+  '/docs',
 ] as const;
 
 export const app = new Hono<AppEnv>();

@@ -3,7 +3,7 @@
  * real writer, `auditEntry`, with a pinned clock), NDJSON export pages, and
  * the real audit routes mounted behind a managed admin key.
  */
-import { SELF, env } from 'cloudflare:test';
+import { env } from 'cloudflare:test';
 import { Hono } from 'hono';
 import { database } from '../src/db/client';
 import { auditLogs } from '../src/db/schema';
@@ -11,7 +11,7 @@ import type { AdminPrincipal, AppEnv } from '../src/lib/context';
 import { renderError } from '../src/lib/render-error';
 import { appAuditLogsRoutes, globalAuditLogsRoutes } from '../src/routes/audit-logs';
 import { auditEntry, type AuditEvent } from '../src/services/audit';
-import { BASE, ROOT_KEY, seenBodies } from './helpers';
+import { BASE, ROOT_KEY, seenBodies, workerFetch } from './helpers';
 
 /** The path of an app's log, or of the global log for null. */
 export function logPath(appName: string | null): string {
@@ -46,7 +46,7 @@ export interface ExportPage {
 
 /** One export page, read as bytes (workerd warns when NDJSON is read with `.text()`). */
 export async function exportPage(pathAndQuery: string, key: string | null = ROOT_KEY): Promise<ExportPage> {
-  const res = await SELF.fetch(`${BASE}${pathAndQuery}`, { headers: key === null ? {} : { Authorization: `Bearer ${key}` } });
+  const res = await workerFetch(`${BASE}${pathAndQuery}`, { headers: key === null ? {} : { Authorization: `Bearer ${key}` } });
   const text = new TextDecoder().decode(await res.arrayBuffer());
   seenBodies.push(text);
   const ndjson = res.headers.get('Content-Type')?.startsWith('application/x-ndjson') ?? false;

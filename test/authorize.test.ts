@@ -1,9 +1,6 @@
-import { env } from 'cloudflare:test';
-import { SignJWT, base64url, decodeJwt, decodeProtectedHeader, exportJWK, exportSPKI, generateKeyPair, type JWTPayload } from 'jose';
+import { decodeJwt } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
-import { unsealSigningKey } from '../src/auth/signing-keys';
 import {
-  BASE,
   ROOT_KEY,
   api,
   authorizeCall,
@@ -27,24 +24,6 @@ async function setup() {
   const user = await createUser(app.name, { email: 'jane@acme.co', password: PASSWORD, role: 'editor' });
   const tokens = (await login(app.name, 'jane@acme.co', PASSWORD)).body;
   return { app, user, token: tokens.access_token as string, refresh: tokens.refresh_token as string };
-}
-
-/**
- * Signs with Heimdall's own active key, byte for byte (so headers jose would
- * refuse to produce, like an unknown `crit`, can be made): for claims and
- * headers that a valid signature must not rescue.
- */
-async function forge(claims: JWTPayload, header: Record<string, unknown> = {}): Promise<string> {
-  const row = await env.DB.prepare("SELECT kid, private_jwk_sealed AS sealed FROM signing_keys WHERE status = 'active'").first<{ kid: string; sealed: string }>();
-  const key = await unsealSigningKey(row!.sealed, row!.kid, env.HEIMDALL_KEY_ENCRYPTION_KEY);
-  const input = rawToken({ alg: 'RS256', kid: row!.kid, typ: 'at+jwt', ...header }, claims).slice(0, -1);
-  const signature = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key, new TextEncoder().encode(input));
-  return `${input}.${base64url.encode(new Uint8Array(signature))}`;
-}
-
-function rawToken(header: object, payload: object, signature = ''): string {
-  const enc = (o: object) => base64url.encode(JSON.stringify(o));
-  return `${enc(header)}.${enc(payload)}.${signature}`;
 }
 
 describe('authorize', () => {
@@ -98,85 +77,8 @@ describe('authorize', () => {
   });
 });
 
-describe('authorize refuses tokens that must not verify, all with the same 401', () => {
-  it('refuses every forged, tampered, foreign or mistyped token', async () => {
-    const { app, user, token, refresh } = await setup();
-    const other = await seedApp();
-    const header = decodeProtectedHeader(token);
-    const claims = decodeJwt(token);
-    const [h, p, s] = token.split('.');
-    const now = Math.floor(Date.now() / 1000);
-    const attacker = await generateKeyPair('RS256', { extractable: true });
-    const attackerJwk = await exportJWK(attacker.publicKey);
-    const jwks = (await api('GET', '/v1/.well-known/jwks.json', { key: null })).body;
-    const publicJwk = jwks.keys.find((k: { kid: string }) => k.kid === header.kid);
-    const { importJWK } = await import('jose');
-    const realPublic = (await importJWK(publicJwk, 'RS256')) as CryptoKey;
-    const pem = await exportSPKI(realPublic);
-    const der = new Uint8Array((await crypto.subtle.exportKey("spki", realPublic)) as ArrayBuffer);
-    const hs256 = (secret: Uint8Array) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: header.kid!, typ: 'at+jwt' }).sign(secret);
-    const enc = new TextEncoder();
-
-    const cases: Record<string, string> = {
-      'alg none': rawToken({ alg: 'none', typ: 'at+jwt', kid: header.kid }, claims),
-      'alg None': rawToken({ alg: 'None', typ: 'at+jwt', kid: header.kid }, claims),
-      'alg NONE with the original signature': rawToken({ alg: 'NONE', typ: 'at+jwt', kid: header.kid }, claims, s),
-      'alg nOnE, no trailing dot': rawToken({ alg: 'nOnE', typ: 'at+jwt', kid: header.kid }, claims).slice(0, -1),
-      'HS256 keyed with the PEM public key': await hs256(enc.encode(pem)),
-      'HS256 keyed with the PEM public key and a leading newline': await hs256(enc.encode(`\n${pem}`)),
-      'HS256 keyed with the DER public key': await hs256(der),
-      'HS256 keyed with the JWKS JSON': await hs256(enc.encode(JSON.stringify(publicJwk))),
-      'HS256 keyed with the raw modulus': await hs256(base64url.decode(publicJwk.n)),
-      'unknown kid': await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'unknown-kid', typ: 'at+jwt' }).sign(attacker.privateKey),
-      'kid path traversal': await forge(claims, { kid: '../../etc/passwd' }),
-      'kid SQL': await forge(claims, { kid: "' OR '1'='1" }),
-      'kid 10 KB': await forge(claims, { kid: 'k'.repeat(10_000) }),
-      'kid a number': await forge(claims, { kid: 7 }),
-      'kid null': await forge(claims, { kid: null }),
-      'embedded jwk with the real kid': await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: header.kid!, typ: 'at+jwt', jwk: attackerJwk }).sign(attacker.privateKey),
-      'jku pointing elsewhere': await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'evil', typ: 'at+jwt', jku: 'https://evil.example/jwks.json' }).sign(attacker.privateKey),
-      'x5u pointing elsewhere': await new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'evil', typ: 'at+jwt', x5u: 'https://evil.example/cert.pem' }).sign(attacker.privateKey),
-      'RS512 under the real kid': await new SignJWT(claims).setProtectedHeader({ alg: 'RS512', kid: header.kid!, typ: 'at+jwt' }).sign((await generateKeyPair('RS512')).privateKey),
-      'PS256 under the real kid': await new SignJWT(claims).setProtectedHeader({ alg: 'PS256', kid: header.kid!, typ: 'at+jwt' }).sign((await generateKeyPair('PS256')).privateKey),
-      'another issuer\'s RS256 token': await new SignJWT({ ...claims, iss: 'https://evil.example' }).setProtectedHeader({ alg: 'RS256', kid: 'evil', typ: 'at+jwt' }).sign(attacker.privateKey),
-      'tampered sub': `${h}.${base64url.encode(JSON.stringify({ ...claims, sub: 'usr_01M8GCYKQVBFWM07Q9RW99N439' }))}.${s}`,
-      'tampered permissions': `${h}.${base64url.encode(JSON.stringify({ ...claims, permissions: ['*'] }))}.${s}`,
-      'tampered app': `${h}.${base64url.encode(JSON.stringify({ ...claims, app: other.name, aud: other.name, app_id: other.id }))}.${s}`,
-      'unknown crit': await forge(claims, { crit: ['x-heimdall'], 'x-heimdall': 1 }),
-      'typ JWT': await forge(claims, { typ: 'JWT' }),
-      'no typ': await forge(claims, { typ: undefined }),
-      'wrong iss': await forge({ ...claims, iss: 'https://evil.example' }),
-      'iss with a trailing slash': await forge({ ...claims, iss: `${BASE}/` }),
-      'no iss': await forge({ ...claims, iss: undefined }),
-      'aud of another app': await forge({ ...claims, aud: other.name }),
-      'generic aud': await forge({ ...claims, aud: 'heimdall' }),
-      'no aud': await forge({ ...claims, aud: undefined }),
-      'expired': await forge({ ...claims, iat: now - 7200, exp: now - 3600 }),
-      'exp now': await forge({ ...claims, exp: now }),
-      'no exp': await forge({ ...claims, exp: undefined }),
-      'nbf in five minutes': await forge({ ...claims, nbf: now + 300 }),
-      'iat far in the future': await forge({ ...claims, iat: now + 3600, exp: now + 7200 }),
-      'sub of another app\'s user': await forge({ ...claims, app_id: other.id, app: other.name, aud: other.name }),
-      'service-looking sub that is no credential': await forge({ ...claims, sub: 'cred_01M8GCYKQVBFWM07Q9RW99N439' }),
-      'a refresh token': refresh,
-      'an invite-shaped token': 'inv_tok_01M8GCYKQVBFWM07Q9RW99N439ABCDEFGHJKMNPQRSTV',
-      'JWE-shaped': `${h}.${p}.${s}.x.y`,
-      'padded base64url': `${h}=.${p}.${s}`,
-      'not a JWT': 'hello',
-    };
-    const bodies = new Set<string>();
-    for (const [name, candidate] of Object.entries(cases)) {
-      const res = await authorizeCall({ token: candidate, permission: 'projects:read' });
-      expect(res.status, `${name}: ${res.text}`).toBe(401);
-      expect(res.body.error.code, name).toBe('INVALID_TOKEN');
-      bodies.add(res.text);
-    }
-    expect(bodies.size).toBe(1);
-    // The real token still works, and its claims were never changed.
-    expect((await authorizeCall({ token, permission: 'projects:read' })).body.subject).toBe(user.id);
-    expect(app.id).toBe(claims.app_id);
-  });
-});
+// Forged, tampered, foreign and mistyped tokens: test/security/jwt-abuse.test.ts, which runs
+// them through /v1/authorize and the edge SDK alike.
 
 describe('authorize is authoritative within five seconds', () => {
   it('refuses a deactivated user\'s token', async () => {

@@ -1,19 +1,18 @@
 /**
  * The edge SDK (`heimdall/middleware`) against the real Worker in workerd:
  * a customer's Hono app protected by `heimdallAuth` and `requirePermission`,
- * fetching Heimdall's JWKS and revocation feed through SELF.
+ * fetching Heimdall's JWKS and revocation feed from the Worker.
  */
-import { SELF } from 'cloudflare:test';
 import { Hono } from 'hono';
 import { jwk } from 'hono/jwk';
 import { base64url, decodeJwt } from 'jose';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createHeimdallVerifier, verifyHeimdallToken, HeimdallTokenError } from '../src/client';
 import { heimdallAuth, requirePermission, type HeimdallVariables } from '../src/client/hono';
-import { BASE, api, createRole, createUser, eventually, expectCleanResponses, login, seedApp } from './helpers';
+import { BASE, api, createRole, createUser, eventually, expectCleanResponses, login, seedApp, workerFetch } from './helpers';
 
 const PASSWORD = 'correct horse battery staple';
-const viaWorker = ((input: RequestInfo | URL, init?: RequestInit) => SELF.fetch(input as string, init)) as typeof fetch;
+const viaWorker = ((input: RequestInfo | URL, init?: RequestInit) => workerFetch(input as string, init)) as typeof fetch;
 
 afterAll(() => expectCleanResponses([PASSWORD]));
 
@@ -150,7 +149,7 @@ describe('the ecosystem\'s stock verifier', () => {
       '/api/*',
       jwk({
         alg: ['RS256'],
-        keys: async () => ((await (await SELF.fetch(`${BASE}/v1/.well-known/jwks.json`)).json()) as { keys: any[] }).keys,
+        keys: async () => ((await (await workerFetch(`${BASE}/v1/.well-known/jwks.json`)).json()) as { keys: any[] }).keys,
         // Hono expects typ "JWT" unless told otherwise; ours are RFC 9068 access tokens.
         verification: { iss: BASE, aud: app.name, typ: 'at+jwt' },
       }),

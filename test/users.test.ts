@@ -99,15 +99,7 @@ describe('creating a user', () => {
     expect(filtered.body.data.map((u: { id: string }) => u.id)).toEqual([user.id]);
   });
 
-  it('gives exactly one 201 when twenty creates of one email race', async () => {
-    const app = await seedApp();
-    const email = `${uniqueName('race')}@example.com`;
-    const results = await Promise.all(Array.from({ length: 20 }, () => api('POST', `/v1/apps/${app.name}/users`, { body: { email } })));
-    expect(results.filter((r) => r.status === 201)).toHaveLength(1);
-    expect(results.filter((r) => r.status === 409)).toHaveLength(19);
-    expect(await count('SELECT count(*) AS n FROM users WHERE app_id = ?', app.id)).toBe(1);
-    expect(await auditRows(app.id, 'user.created')).toHaveLength(1);
-  });
+  // Twenty creates racing for one email: test/security/races.test.ts.
 
   it.each([
     ['a@b', 'invalid_format'],

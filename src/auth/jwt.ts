@@ -3,9 +3,11 @@
  * a `kid`. Verification is pinned: RS256 only (no `none`, no HS/RS key
  * confusion, RFC 8725 §3.1), keys only from our own key ring by `kid` (never
  * from `jwk`/`jku`/`x5u` headers, §3.10), issuer and type always checked,
- * unknown `crit` refused, `exp` strict (a token is dead at `exp`).
+ * unknown `crit` refused, `exp` strict (a token is dead at `exp`), and only
+ * the canonical spelling of a token accepted (see `compact-jws.ts`).
  */
 import { SignJWT, errors, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
+import { isCanonicalCompactJws } from './compact-jws';
 
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
 export const SIGNING_ALGORITHM = 'RS256';
@@ -59,7 +61,8 @@ const KID = /^[A-Za-z0-9_-]{1,64}$/;
  * lookup (nor, with an unknown kid, a key-ring reload).
  */
 export async function verifyAccessToken(token: string, options: { issuer: string; keys: KeyLookup; now: number }): Promise<AccessTokenClaims> {
-  if (token.length > 8192) throw new InvalidTokenError('malformed');
+  // One spelling per token: no padding, whitespace or spare bits in any segment.
+  if (token.length > 8192 || !isCanonicalCompactJws(token)) throw new InvalidTokenError('malformed');
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(

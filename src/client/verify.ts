@@ -4,14 +4,16 @@
  *
  * Verification is pinned exactly as Heimdall's own `/v1/authorize` pins it:
  * RS256 only, keys only from Heimdall's JWKS by `kid` (never from token
- * headers), issuer, audience (your app), type `at+jwt`, expiry with a small
- * optional tolerance. The JWKS is cached per isolate or process; a token with
- * an unknown `kid` triggers one refetch (after a cooldown), so key rotation
- * needs no restart. With the revocation feed enabled, tokens of deactivated
- * users, revoked credentials and archived apps are refused within the poll
- * interval, without a call to Heimdall per request.
+ * headers), issuer, audience (your app, and only it), type `at+jwt`, expiry
+ * with a small optional tolerance, and the canonical spelling of the token.
+ * The JWKS is cached per isolate or process; a token with an unknown `kid`
+ * triggers one refetch (after a cooldown), so key rotation needs no restart.
+ * With the revocation feed enabled, tokens of deactivated users, revoked
+ * credentials and archived apps are refused within the poll interval,
+ * without a call to Heimdall per request.
  */
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { isCanonicalCompactJws } from '../auth/compact-jws';
 import { ACCESS_TOKEN_TYPE, SIGNING_ALGORITHM, type AccessTokenClaims } from '../auth/jwt';
 import { RevocationPoller, type RevocationOptions } from './revocations';
 
@@ -81,7 +83,8 @@ export function createHeimdallVerifier(options: HeimdallVerifierOptions): Heimda
 
   return {
     async verify(token: string): Promise<HeimdallClaims> {
-      if (typeof token !== 'string' || token.length === 0 || token.length > 16_384) throw new HeimdallTokenError('invalid_token', 'malformed token');
+      // The canonical spelling only, as the server checks it: a token cannot be presented in other spellings.
+      if (typeof token !== 'string' || token.length > 16_384 || !isCanonicalCompactJws(token)) throw new HeimdallTokenError('invalid_token', 'malformed token');
       let payload;
       try {
         ({ payload } = await jwtVerify(token, keys, {
@@ -98,7 +101,8 @@ export function createHeimdallVerifier(options: HeimdallVerifierOptions): Heimda
         throw err;
       }
       const claims = payload as unknown as HeimdallClaims;
-      if (claims.app !== options.app || typeof claims.app_id !== 'string' || !Array.isArray(claims.permissions)) {
+      // As the server: one audience, a string (jose alone would accept a list holding it).
+      if (typeof claims.aud !== 'string' || claims.app !== options.app || typeof claims.app_id !== 'string' || !Array.isArray(claims.permissions)) {
         throw new HeimdallTokenError('invalid_token', 'token refused (claims)');
       }
       if (claims.iat > Math.floor(Date.now() / 1000) + Math.max(checked.clockToleranceSeconds, 60)) {

@@ -3,8 +3,8 @@
  * failure becomes a 400 VALIDATION_ERROR with one `details` entry per field.
  *
  * `jsonBody` reads the (size-capped) body itself so it can refuse a wrong
- * content type, invalid JSON, duplicate keys and absurd nesting before zod
- * sees anything; `query` wraps `@hono/zod-validator`.
+ * content type, invalid JSON, duplicate keys, `__proto__` keys and absurd
+ * nesting before zod sees anything; `query` wraps `@hono/zod-validator`.
  */
 import { zValidator } from '@hono/zod-validator';
 import type { MiddlewareHandler } from 'hono';
@@ -54,6 +54,10 @@ export function parseJsonText(text: string): unknown {
     case 'duplicate_key':
       throw new ApiError('VALIDATION_ERROR', `${parsed.key} appears more than once`, {
         details: [{ field: parsed.key ?? 'body', reason: 'duplicate_field' }],
+      });
+    case 'forbidden_key':
+      throw new ApiError('VALIDATION_ERROR', `${parsed.path} is not allowed: no body may hold a ${parsed.key} key`, {
+        details: [{ field: parsed.path ?? 'body', reason: 'forbidden_key' }],
       });
     case 'too_deep':
       throw new ApiError('VALIDATION_ERROR', 'the body is nested too deeply', {

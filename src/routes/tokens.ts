@@ -41,7 +41,8 @@ export async function readTokenParams(c: Context<AppEnv>): Promise<Record<string
     return value as Record<string, unknown>;
   }
   if (FORM.test(type)) {
-    const params: Record<string, unknown> = {};
+    // No prototype: every name, `__proto__` included, is an own key, so a repeated one is seen as repeated.
+    const params: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
     for (const [key, value] of new URLSearchParams(text)) {
       if (Object.hasOwn(params, key)) {
         throw new ApiError('VALIDATION_ERROR', `${key} appears more than once`, { details: [{ field: key, reason: 'duplicate_field' }] });

@@ -202,7 +202,18 @@ export async function rotateSigningKeys(env: Env, db: Db, actor: Actor, now: num
     throw err;
   }
   invalidateKeyRing();
-  return listSigningKeys(env, db, now);
+  // The keys as the batch left them, not read again: once it has committed, a
+  // failing read must not turn the rotation into a 503 that invites a retry
+  // (which would rotate a second time).
+  const { privateJwkSealed: _next, ...nextView } = replacement;
+  const { privateJwkSealed: _promoted, ...promotedView } = promoted as typeof replacement;
+  const after: KeyView[] = current.keys.map((k) =>
+    k.kid === active.kid ? { ...k, status: 'retired', retiredAt: now, expiresAt: retireUntil }
+    : k.kid === next?.kid ? { ...k, status: 'active', activatedAt: now }
+    : k);
+  if (!next) after.push({ ...promotedView, status: 'active', activatedAt: now });
+  after.push(nextView);
+  return after.sort((a, b) => b.createdAt - a.createdAt);
 }
 
 /** Every key, newest first. The first keys are created on the first look, so the list is never empty. */

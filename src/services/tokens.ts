@@ -226,6 +226,11 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
   try {
     committed = await stub.commit(begun.leaseId, await hashSecret(refreshToken), ctx.now);
   } catch (err) {
+    // The answer is 503, "retry": release the lease, so the retry with the same
+    // token is not refused as a refresh still in flight for the next 10 s. (If
+    // the commit did land and only its answer was lost, the lease is gone and
+    // this changes nothing.)
+    await stub.abort(begun.leaseId).catch(() => undefined);
     throw unavailable(err);
   }
   if (!committed) throw invalidToken();

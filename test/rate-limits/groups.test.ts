@@ -99,3 +99,19 @@ describe('the authorize group', () => {
     expect(rateLimitOf(res).remaining).toBe(LIMITS.authorize - 1);
   });
 });
+
+describe('every limited group under concurrency', () => {
+  it.each([
+    ['token', '/v1/apps/acme-corp/tokens', LIMITS.token],
+    ['token (invite accept)', '/v1/invites/inv_tok_race/accept', LIMITS.token],
+    ['authorize', '/v1/authorize', LIMITS.authorize],
+  ])('%s: requests racing in a fresh window admit exactly the limit, each Remaining value once', async (_group, path, limit) => {
+    const ip = uniqueIp();
+    await freshWindow();
+    const results = await Promise.all(Array.from({ length: limit + 5 }, () => call('POST', path, { ip, body: {} })));
+    const admitted = results.filter((r) => r.status !== 429);
+    expect(admitted).toHaveLength(limit);
+    for (const refused of results.filter((r) => r.status === 429)) expectError(refused, 429, 'RATE_LIMITED');
+    expect(admitted.map((r) => rateLimitOf(r).remaining).sort((a, b) => a - b)).toEqual(Array.from({ length: limit }, (_, i) => i));
+  });
+});
