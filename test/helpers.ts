@@ -66,7 +66,8 @@ export async function api<T = any>(method: string, path: string, options: Reques
     headers['Content-Type'] ??= 'application/json';
   }
   const res = await workerFetch(`${BASE}${path}`, { method, headers, body }, options.bindings);
-  const text = await res.text();
+  // Read as bytes: workerd warns when a non-text type (the NDJSON export) is read with `.text()`.
+  const text = new TextDecoder().decode(await res.arrayBuffer());
   if (!isDocumentation(path)) seenBodies.push(text);
   let parsed: unknown = undefined;
   try {
