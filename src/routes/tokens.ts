@@ -121,7 +121,19 @@ export const tokensRoutes = new Hono<AppEnv>()
   .post('/', async (c) => {
     const params = await readTokenParams(c);
     const ctx = grantContext(c);
-    const app = await requireApp(ctx.db, c.req.param('app_name')!);
+    const appName = c.req.param('app_name')!;
+    if (params.grant_type === 'client_credentials') {
+      let client: PresentedClient;
+      try {
+        client = presentedClient(c, params);
+      } catch (err) {
+        await requireApp(ctx.db, appName); // an unknown app is a 404 before any 400, as for every grant
+        throw err;
+      }
+      // The grant reads the app and the credential in one query.
+      return c.json(await clientCredentialsGrant(ctx, appName, client));
+    }
+    const app = await requireApp(ctx.db, appName);
     switch (params.grant_type) {
       case 'password': {
         const p = validate(passwordGrantParams, params);
@@ -129,8 +141,6 @@ export const tokensRoutes = new Hono<AppEnv>()
       }
       case 'refresh_token':
         return c.json(await refreshGrant(ctx, app, validate(refreshParams, params).refresh_token));
-      case 'client_credentials':
-        return c.json(await clientCredentialsGrant(ctx, app, presentedClient(c, params)));
       case undefined:
         throw new ApiError('VALIDATION_ERROR', 'grant_type is required', { details: [{ field: 'grant_type', reason: 'required' }] });
       default:

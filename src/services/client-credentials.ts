@@ -19,10 +19,10 @@
  */
 import { type ClientAuthMethod } from '../auth/client-authentication';
 import { fromHex, sha256, timingSafeEqual } from '../auth/secrets';
-import type { AppRow, CredentialRow } from '../db/schema';
+import type { CredentialRow } from '../db/schema';
 import { assertActive } from './apps';
 import { auditEntry } from './audit';
-import { credentialPermissions, findCredentialByClientId } from './credentials';
+import { credentialPermissions, requireAppWithCredential } from './credentials';
 import { type GrantContext, type TokenResponse, invalidCredentials, issueAccessToken } from './tokens';
 
 export interface PresentedClient {
@@ -56,14 +56,12 @@ async function matchSecret(presented: string, row: CredentialRow | undefined, no
   return current ? 'current' : previous ? 'previous' : null;
 }
 
-export async function clientCredentialsGrant(ctx: GrantContext, app: AppRow, client: PresentedClient): Promise<TokenResponse> {
+export async function clientCredentialsGrant(ctx: GrantContext, appName: string, client: PresentedClient): Promise<TokenResponse> {
+  const { app, credential: row } = await requireAppWithCredential(ctx.db, appName, client.credentials?.clientId ?? null);
   assertActive(app);
-  let row: CredentialRow | undefined;
   let secretUsed: 'current' | 'previous' | null = null;
   let failure: Failure | null = 'malformed_credentials';
   if (client.credentials) {
-    // Keyed by the app too: another app's client id is unknown here.
-    row = await findCredentialByClientId(ctx.db, app.id, client.credentials.clientId);
     secretUsed = await matchSecret(client.credentials.clientSecret, row, ctx.now);
     failure = !row ? 'unknown_client' : !secretUsed ? 'invalid_secret' : row.status !== 'active' ? 'revoked' : null;
   }

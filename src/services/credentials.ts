@@ -10,7 +10,7 @@ import { and, count, desc, eq, sql } from 'drizzle-orm';
 import { hashSecret } from '../auth/secrets';
 import type { Db } from '../db/client';
 import { guard } from '../db/guard';
-import { credentials, type AppRow, type CredentialRow } from '../db/schema';
+import { apps, credentials, type AppRow, type CredentialRow } from '../db/schema';
 import { type ApiError, conflict, notFound } from '../lib/errors';
 import { isId, newId, newSecret } from '../lib/ids';
 import type { Page } from '../lib/pagination';
@@ -112,8 +112,21 @@ export async function requireCredential(db: Db, appId: string, credentialId: str
 }
 
 /** The credential of this app with this client id, whatever its status. */
-export async function findCredentialByClientId(db: Db, appId: string, clientId: string): Promise<CredentialRow | undefined> {
-  return db.select().from(credentials).where(and(eq(credentials.appId, appId), eq(credentials.clientId, clientId))).get();
+/**
+ * The app named in the path (404 when there is none) and, in the same query,
+ * its credential with this client id: a token request makes one D1 read
+ * before its audit write. Keyed by the app too, so another app's client id
+ * is unknown here; a null client id matches no credential.
+ */
+export async function requireAppWithCredential(db: Db, appName: string, clientId: string | null): Promise<{ app: AppRow; credential: CredentialRow | undefined }> {
+  const found = await db
+    .select({ app: apps, credential: credentials })
+    .from(apps)
+    .leftJoin(credentials, and(eq(credentials.appId, apps.id), eq(credentials.clientId, clientId ?? '')))
+    .where(eq(apps.name, appName))
+    .get();
+  if (!found) throw notFound('app');
+  return { app: found.app, credential: found.credential ?? undefined };
 }
 
 /**

@@ -1,0 +1,25 @@
+/** Fixtures shared by the invite suites: an app with an `editor` role, and invites to it. */
+import { expect } from 'vitest';
+import { api, createRole, seedApp } from './helpers';
+
+export const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read', 'projects:write'] };
+
+export async function appWithEditor() {
+  const app = await seedApp();
+  const role = await createRole(app.name, EDITOR);
+  return { app, role };
+}
+
+/**
+ * An `invite(appName, body)` that creates an invite to `editor` (unless the
+ * body says otherwise) and records its token in `tokens`, for the file's
+ * `expectIssuedOnce`.
+ */
+export function inviter(tokens: string[]) {
+  return async (appName: string, body: Record<string, unknown> = {}): Promise<any> => {
+    const res = await api('POST', `/v1/apps/${appName}/invites`, { body: { role: 'editor', ...body } });
+    expect(res.status, res.text).toBe(201);
+    tokens.push(res.body.token);
+    return res.body;
+  };
+}
