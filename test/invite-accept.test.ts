@@ -4,7 +4,6 @@ import {
   api,
   auditRows,
   count,
-  createRole,
   createUser,
   expectCleanResponses,
   expectDetail,
@@ -15,6 +14,7 @@ import {
   seedApp,
   uniqueName,
 } from './helpers';
+import { appWithEditor, inviter } from './invite-helpers';
 
 const PASSWORD = 'correct horse battery staple';
 const OTHER_PASSWORD = 'another long passphrase';
@@ -25,20 +25,7 @@ afterAll(() => {
   expectIssuedOnce(tokens);
 });
 
-const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read', 'projects:write'] };
-
-async function appWithEditor() {
-  const app = await seedApp();
-  const role = await createRole(app.name, EDITOR);
-  return { app, role };
-}
-
-async function invite(appName: string, body: Record<string, unknown> = {}): Promise<any> {
-  const res = await api('POST', `/v1/apps/${appName}/invites`, { body: { role: 'editor', ...body } });
-  expect(res.status, res.text).toBe(201);
-  tokens.push(res.body.token);
-  return res.body;
-}
+const invite = inviter(tokens);
 
 function accept(token: string, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   return api('POST', `/v1/invites/${token}/accept`, { key: null, body: { password: PASSWORD, ...body }, headers });

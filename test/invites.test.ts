@@ -15,6 +15,7 @@ import {
   seedApp,
   sha256Hex,
 } from './helpers';
+import { appWithEditor, inviter } from './invite-helpers';
 
 const PASSWORD = 'correct horse battery staple';
 /** Every token this file was given: none may appear in any answer but its own create. */
@@ -25,20 +26,7 @@ afterAll(() => {
   expectIssuedOnce(tokens);
 });
 
-const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read', 'projects:write'] };
-
-async function appWithEditor() {
-  const app = await seedApp();
-  const role = await createRole(app.name, EDITOR);
-  return { app, role };
-}
-
-async function invite(appName: string, body: Record<string, unknown> = {}): Promise<any> {
-  const res = await api('POST', `/v1/apps/${appName}/invites`, { body: { role: 'editor', ...body } });
-  expect(res.status, res.text).toBe(201);
-  tokens.push(res.body.token);
-  return res.body;
-}
+const invite = inviter(tokens);
 
 function accept(token: string, body: Record<string, unknown>) {
   return api('POST', `/v1/invites/${token}/accept`, { key: null, body: { password: PASSWORD, ...body } });
