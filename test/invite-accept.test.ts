@@ -14,7 +14,7 @@ import {
   seedApp,
   uniqueName,
 } from './helpers';
-import { appWithEditor, inviter } from './invite-helpers';
+import { appWithEditor, expiredInvite, inviter } from './invite-helpers';
 
 const PASSWORD = 'correct horse battery staple';
 const OTHER_PASSWORD = 'another long passphrase';
@@ -136,14 +136,7 @@ describe('an invite that cannot be used', () => {
 
   it('answers 410 with one body whether expired, revoked or used up, and 404 for a token that names no invite', async () => {
     const { app } = await appWithEditor();
-    const start = Date.now();
-    let expired: any;
-    try {
-      vi.useFakeTimers({ toFake: ['Date'], now: start - 2 * 3_600_000 });
-      expired = await invite(app.name, { expires_in_hours: 1 });
-    } finally {
-      vi.useRealTimers();
-    }
+    const expired = await expiredInvite(invite, app.name);
     const revoked = await invite(app.name);
     await api('DELETE', `/v1/apps/${app.name}/invites/${revoked.id}`);
     const usedUp = await invite(app.name);

@@ -1,5 +1,5 @@
 /** Fixtures shared by the invite suites: an app with an `editor` role, and invites to it. */
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { api, createRole, seedApp } from './helpers';
 
 export const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read', 'projects:write'] };
@@ -22,4 +22,14 @@ export function inviter(tokens: string[]) {
     tokens.push(res.body.token);
     return res.body;
   };
+}
+
+/** An invite that lived one hour and was created two hours ago: expired now. */
+export async function expiredInvite(invite: ReturnType<typeof inviter>, appName: string): Promise<any> {
+  try {
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 2 * 3_600_000 });
+    return await invite(appName, { expires_in_hours: 1 });
+  } finally {
+    vi.useRealTimers();
+  }
 }

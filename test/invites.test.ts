@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:test';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   BASE,
   ISO_SECONDS,
@@ -15,7 +15,7 @@ import {
   seedApp,
   sha256Hex,
 } from './helpers';
-import { appWithEditor, inviter } from './invite-helpers';
+import { appWithEditor, expiredInvite, inviter } from './invite-helpers';
 
 const PASSWORD = 'correct horse battery staple';
 /** Every token this file was given: none may appear in any answer but its own create. */
@@ -141,14 +141,7 @@ describe('creating an invite', () => {
 describe('listing invites', () => {
   it('shows only pending invites, newest first, paginated, and never a token or URL', async () => {
     const { app } = await appWithEditor();
-    const start = Date.now();
-    let expired: any;
-    try {
-      vi.useFakeTimers({ toFake: ['Date'], now: start - 2 * 3_600_000 });
-      expired = await invite(app.name, { expires_in_hours: 1 });
-    } finally {
-      vi.useRealTimers();
-    }
+    const expired = await expiredInvite(invite, app.name);
     const revoked = await invite(app.name);
     expect((await api('DELETE', `/v1/apps/${app.name}/invites/${revoked.id}`)).status).toBe(200);
     const usedUp = await invite(app.name);
@@ -213,13 +206,7 @@ describe('revoking an invite', () => {
 
   it('revokes an expired invite too, so DELETE always ends revoked', async () => {
     const { app } = await appWithEditor();
-    let created: any;
-    try {
-      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 2 * 3_600_000 });
-      created = await invite(app.name, { expires_in_hours: 1 });
-    } finally {
-      vi.useRealTimers();
-    }
+    const created = await expiredInvite(invite, app.name);
     const res = await api('DELETE', `/v1/apps/${app.name}/invites/${created.id}`);
     expect(res.status).toBe(200);
     expect(res.body.status).toBe('revoked');
