@@ -28,11 +28,11 @@ import { tokensRoutes } from './routes/tokens';
 import { usersRoutes } from './routes/users';
 import { wellKnownRoutes } from './routes/well-known';
 
-/** Largest request body accepted (CONTRACT §1). */
+/** Largest request body accepted (docs/api-conventions.md#body-size). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**
- * The token endpoints (CONTRACT §5): no admin key, rate-limited per app and
+ * The token endpoints (docs/tokens.md#token-endpoints): no admin key, rate-limited per app and
  * client IP instead.
  */
 export const TOKEN_ROUTES = [
@@ -76,7 +76,7 @@ export const app = new Hono<AppEnv>();
 // rate-limit headers.
 app.use('*', securityHeaders());
 
-// Rate limits (CONTRACT §7), and admin authentication, which applies the
+// Rate limits (docs/rate-limits.md#groups-and-buckets), and admin authentication, which applies the
 // admin and authorize limits. All before the body limit, so that a 413 is
 // counted and carries the rate-limit headers. Each request is in exactly one
 // group: one bucket, at most one Durable Object call. Routes added later

@@ -1,7 +1,7 @@
 /**
- * The Worker's bindings and its typed configuration (CONTRACT §10). Vars are
+ * The Worker's bindings and its typed configuration (docs/configuration.md). Vars are
  * strings in wrangler.toml; `config(env)` parses them once per isolate, with
- * the contract's defaults, and refuses a value that makes no sense rather
+ * the documented defaults, and refuses a value that makes no sense rather
  * than running with it.
  */
 import type { LoginThrottle } from './durable-objects/login-throttle';
@@ -10,7 +10,7 @@ import type { RefreshTokenFamily } from './durable-objects/refresh-token-family'
 
 export interface Env {
   DB: D1Database;
-  /** One Durable Object per rate-limit bucket (CONTRACT §7). */
+  /** One Durable Object per rate-limit bucket (docs/rate-limits.md#leases). */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   /** One object per refresh-token family, named `<app id>:<family id>`. */
   REFRESH_TOKENS: DurableObjectNamespace<RefreshTokenFamily>;

@@ -1,6 +1,6 @@
 /**
- * The Worker: HTTP through the Hono app (honouring `BASE_PATH`, CONTRACT
- * §1), the scheduled signing-key maintenance, and the Durable Object classes.
+ * The Worker: HTTP through the Hono app (honouring `BASE_PATH`, see
+ * docs/api-conventions.md#base-path), the scheduled signing-key maintenance, and the Durable Object classes.
  */
 import { app } from './app';
 import { database } from './db/client';

@@ -33,7 +33,7 @@ const require = createRequire(import.meta.url);
  */
 const miniflare = createRequire(require.resolve('wrangler/package.json'))('miniflare');
 
-/** Limits so high that no bucket runs out during a benchmark (CONTRACT §7 limits are vars). */
+/** Limits so high that no bucket runs out during a benchmark (the limits are vars: docs/rate-limits.md#limits). */
 export const BENCH_RATE_LIMIT = 1_000_000_000;
 
 export const HEIMDALL = 'heimdall';

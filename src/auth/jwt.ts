@@ -1,5 +1,5 @@
 /**
- * Access tokens (CONTRACT §5): RS256 JWTs with `typ: at+jwt` (RFC 9068) and
+ * Access tokens (docs/tokens.md#access-tokens): RS256 JWTs with `typ: at+jwt` (RFC 9068) and
  * a `kid`. Verification is pinned: RS256 only (no `none`, no HS/RS key
  * confusion, RFC 8725 §3.1), keys only from our own key ring by `kid` (never
  * from `jwk`/`jku`/`x5u` headers, §3.10), issuer and type always checked,

@@ -1,11 +1,11 @@
 /**
- * Failed-login throttling (CONTRACT §5, RFC 6749 §4.3.2): the pure policy.
+ * Failed-login throttling (docs/tokens.md#failed-login-throttling, RFC 6749 §4.3.2): the pure policy.
  * The `LoginThrottle` Durable Object stores one state per key (an app and
  * email, or a client IP) and applies these functions one event at a time.
  *
  * An attempt is reserved before the password is checked, and reservations
  * count toward the limit, so a burst of 50 parallel guesses checks at most
- * `maxFailures` of them against the hash (the bug of Wazuh CVE-2026-93346).
+ * `maxFailures` of them against the hash (docs/security-decisions.md#races-and-single-use-tokens).
  * After `maxFailures` consecutive failures the key is locked for a delay that
  * doubles with each further failure, up to `maxDelayMs`: growing backoff, not
  * a permanent lock, so nobody can lock a victim out for good.

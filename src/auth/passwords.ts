@@ -21,7 +21,7 @@ import { argon2id } from '@noble/hashes/argon2.js';
 export const ARGON2_PARAMS = { m: 19_456, t: 2, p: 1, dkLen: 32 } as const;
 const SALT_BYTES = 16;
 
-/** Password length rules, in Unicode code points after NFKC (CONTRACT §4). */
+/** Password length rules, in Unicode code points after NFKC (docs/resources.md#passwords). */
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 256;
 /**

@@ -1,5 +1,5 @@
 /**
- * Permissions (CONTRACT §4): `resource:action` in lower case, with two
+ * Permissions (docs/resources.md#permissions): `resource:action` in lower case, with two
  * wildcards, `resource:*` (every action on a resource) and `*` (everything).
  * This is the one matcher every check in Heimdall uses (authorize, the edge
  * middleware); it is pure so it can be tested exhaustively and shipped to

@@ -1,5 +1,5 @@
 /**
- * Refresh tokens (CONTRACT §5, RFC 9700 §4.14): opaque, single use, rotated
+ * Refresh tokens (docs/tokens.md#refresh-tokens, RFC 9700 §4.14): opaque, single use, rotated
  * on every refresh, grouped in families. This module is the pure decision
  * logic; the `RefreshTokenFamily` Durable Object (one per family) only stores
  * its state and runs these functions one event at a time, which is what

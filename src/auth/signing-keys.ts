@@ -19,7 +19,7 @@ const RSA_PARAMS = {
   hash: 'SHA-256',
 } as const;
 
-/** The only members a published key has (catalogue C10): never d, p, q, dp, dq, qi. */
+/** The only members a published key has (docs/security-decisions.md#published-signing-keys): never d, p, q, dp, dq, qi. */
 export interface PublicJwk {
   kty: 'RSA';
   n: string;

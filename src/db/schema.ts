@@ -1,7 +1,7 @@
 /**
  * The whole D1 schema, one module, the single source for `drizzle-kit
  * generate`. Every tenant-owned row carries `app_id`; uniqueness rules of the
- * contract are unique indexes (never application pre-checks), and every list
+ * project (docs/resources.md#uniqueness) are unique indexes (never application pre-checks), and every list
  * filter has an index that starts with `app_id`.
  *
  * Times are integer milliseconds since the epoch; the API renders them as

@@ -1,5 +1,5 @@
 /**
- * One rate-limit bucket (CONTRACT §7): the single writer of its counter. A
+ * One rate-limit bucket (docs/rate-limits.md#leases): the single writer of its counter. A
  * Durable Object handles one call at a time, so concurrent lease requests
  * from any number of isolates are serialised here and the window's total can
  * never pass the limit. It only stores; `grantLease` decides.

@@ -1,5 +1,5 @@
 /**
- * The one error type of the API and its status table (CONTRACT §2). Anything
+ * The one error type of the API and its status table (docs/api-conventions.md#error-codes). Anything
  * thrown anywhere is rendered by `renderError` into the reference's shape;
  * an unexpected throw becomes a bare INTERNAL_ERROR with no library text.
  */

@@ -1,5 +1,5 @@
 /**
- * Offset pagination (CONTRACT §9): `limit` 1-100 (default 20), `offset` >= 0
+ * Offset pagination (docs/api-conventions.md#pagination): `limit` 1-100 (default 20), `offset` >= 0
  * (default 0), anything else 400. Every list answers `{data, pagination}`.
  */
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 /**
- * The public base of this deployment (CONTRACT §10): `PUBLIC_BASE_URL` (or
+ * The public base of this deployment (docs/configuration.md#public-base-url): `PUBLIC_BASE_URL` (or
  * the request's origin) followed by `BASE_PATH`. Every URL Heimdall builds,
  * and the default token issuer, start from it.
  */

@@ -1,5 +1,5 @@
 /**
- * The one renderer of every non-2xx answer (CONTRACT §2), used by `onError`,
+ * The one renderer of every non-2xx answer (docs/api-conventions.md#errors), used by `onError`,
  * `notFound` and the 405 fallback. Unexpected errors become a bare 500 or,
  * when storage failed, a 503; neither carries library text, SQL or a stack.
  */

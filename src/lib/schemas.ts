@@ -1,5 +1,5 @@
 /**
- * Field schemas shared by several resources. Each carries the contract's rule
+ * Field schemas shared by several resources. Each carries the documented rule
  * and a human message; `validationError` turns failures into `details[]`.
  */
 import { z } from 'zod';
@@ -11,7 +11,7 @@ const METADATA_MAX_BYTES = 8 * 1024;
 
 const encoder = new TextEncoder();
 
-/** Free-form JSON object: <= 50 keys, keys <= 40 chars, <= 8 KiB serialised (CONTRACT §1). */
+/** Free-form JSON object: <= 50 keys, keys <= 40 chars, <= 8 KiB serialised (docs/api-conventions.md#metadata). */
 export const metadataSchema = z
   .record(z.string(), z.unknown())
   .superRefine((value, ctx) => {

@@ -1,9 +1,9 @@
 /**
- * Admin authentication (CONTRACT §3): `Authorization: Bearer <key>`, the root
+ * Admin authentication (docs/resources.md#admin-authentication): `Authorization: Bearer <key>`, the root
  * key from the `HEIMDALL_ROOT_KEY` secret or a managed `hk_...` key. Every
  * failure is the same 401, whatever was wrong.
  *
- * It also applies the rate limit of the request (CONTRACT §7), because the
+ * It also applies the rate limit of the request (docs/rate-limits.md#groups-and-buckets), because the
  * bucket depends on who is calling: a valid key spends its own bucket, and
  * anything else (no key, a wrong, malformed or revoked one) spends a bucket of
  * the client IP before it is refused. Counting only after a successful
@@ -69,7 +69,7 @@ export async function resolveAdminKey(
 }
 
 export interface AdminAuthOptions {
-  /** The rate-limit group of the routes behind it (CONTRACT §7). Default `admin`. */
+  /** The rate-limit group of the routes behind it (docs/rate-limits.md#groups-and-buckets). Default `admin`. */
   group?: 'admin' | 'authorize';
   /**
    * The key is optional (`/v1/authorize`, where it only selects the bucket):

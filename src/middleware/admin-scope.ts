@@ -1,5 +1,5 @@
 /**
- * What an authenticated admin key may do (CONTRACT §3): a key limited to some
+ * What an authenticated admin key may do (docs/resources.md#key-scope): a key limited to some
  * apps acts only on those (403 elsewhere, and cannot create apps); a
  * read-only key may only read; some routes are for the root key alone.
  */

@@ -1,5 +1,5 @@
 /**
- * Rate limiting of a request (CONTRACT §7): one unit of one bucket, spent
+ * Rate limiting of a request (docs/rate-limits.md#leases): one unit of one bucket, spent
  * from this isolate's lease or, when that is empty, from the bucket's
  * Durable Object (at most one DO call per request).
  *
@@ -79,7 +79,7 @@ export function rateLimitHeaders(a: { limit: number; remaining: number; resetAt:
 }
 
 /**
- * The token group (CONTRACT §7): the token endpoints, per app and client IP,
+ * The token group (docs/rate-limits.md#groups-and-buckets): the token endpoints, per app and client IP,
  * and invite accept, per client IP. Admin routes are limited by `adminAuth`
  * and `/v1/authorize` by `adminAuth({ group: 'authorize', optional: true })`,
  * because their bucket depends on the admin key.

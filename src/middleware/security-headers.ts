@@ -1,5 +1,5 @@
 /**
- * Headers every answer carries (CONTRACT §2, catalogue K4), errors included:
+ * Headers every answer carries (docs/api-conventions.md#response-headers, docs/security-decisions.md#response-headers-and-cors), errors included:
  * this middleware is outermost, so it also decorates what `onError` and
  * `notFound` render. Routes that serve public, cacheable documents set their
  * own `Cache-Control` and keep it.

@@ -1,5 +1,5 @@
 /**
- * Rate-limit groups and bucket keys (CONTRACT §7). Each bucket is one Durable
+ * Rate-limit groups and bucket keys (docs/rate-limits.md#groups-and-buckets). Each bucket is one Durable
  * Object (`idFromName(key)`), so the key decides who shares a quota:
  *
  *   admin:root, admin:key_...            an admin key (root's bucket is `root`)

@@ -1,5 +1,5 @@
 /**
- * The isolate's side of a lease (CONTRACT §7): units granted by a bucket's
+ * The isolate's side of a lease (docs/rate-limits.md#leases): units granted by a bucket's
  * Durable Object are spent here, locally and synchronously. JavaScript runs
  * one turn at a time in an isolate, so spending a unit is exact without a
  * lock; only an empty lease costs a remote call, and concurrent requests that

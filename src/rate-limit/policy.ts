@@ -1,5 +1,5 @@
 /**
- * The rate-limit decision (CONTRACT §7), pure so every backend and every test
+ * The rate-limit decision (docs/rate-limits.md#leases), pure so every backend and every test
  * shares it: fixed windows aligned to the epoch, and quota handed out as
  * leases of at most 5% of the limit (at least 1).
  *
@@ -38,7 +38,7 @@ export interface LeaseGrant {
   windowEnd: number;
 }
 
-/** Largest slice one lease may carry: 5% of the limit, at least 1 (CONTRACT §7). */
+/** Largest slice one lease may carry: 5% of the limit, at least 1 (docs/rate-limits.md#leases). */
 export function leaseSize(limit: number): number {
   return Math.max(1, Math.floor(limit / 20));
 }

@@ -1,5 +1,5 @@
 /**
- * /v1/admin-keys: create, list, get, revoke managed admin keys (CONTRACT §3).
+ * /v1/admin-keys: create, list, get, revoke managed admin keys (docs/resources.md#admin-keys).
  * Root key only; `app.ts` puts `requireRoot()` in front of every route here.
  */
 import { Hono } from 'hono';

@@ -1,5 +1,5 @@
 /**
- * /v1/apps: create, list, get, update, archive (reference "Apps", CONTRACT §4).
+ * /v1/apps: create, list, get, update, archive (reference "Apps", docs/resources.md#apps).
  * `app.ts` checks admin auth, write access and (for `/:app_name` and below)
  * the key's app scope before any route here runs.
  */
@@ -16,7 +16,7 @@ import { actorOf, requireAppCreation } from '../middleware/admin-scope';
 import { appView, archiveApp, createApp, listApps, requireApp, updateApp } from '../services/apps';
 import type { AppResource } from '../openapi/resources';
 
-/** 3-63 characters of a-z, 0-9 and -, starting and ending alphanumeric (CONTRACT §4). */
+/** 3-63 characters of a-z, 0-9 and -, starting and ending alphanumeric (docs/resources.md#apps). */
 export const appNameSchema = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, {

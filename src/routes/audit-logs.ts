@@ -1,5 +1,5 @@
 /**
- * The audit log (reference "Audit Logs", CONTRACT §3, §8): an app's log under
+ * The audit log (reference "Audit Logs", docs/audit-log.md#reading-the-log, docs/audit-log.md#the-global-log): an app's log under
  * /v1/apps/:app_name/audit-logs, and the global log of events that belong to
  * no app under /v1/audit-logs (root key only). Both are read-only: no route
  * writes, changes or deletes an entry, so other methods answer 405.

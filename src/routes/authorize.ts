@@ -1,5 +1,5 @@
 /**
- * POST /v1/authorize (CONTRACT §6): verify a token and check permissions.
+ * POST /v1/authorize (docs/tokens.md#authorize): verify a token and check permissions.
  * An admin key is optional (it selects the rate-limit bucket), but a key
  * that is sent must be valid: `adminAuth({ group: 'authorize', optional })`
  * in app.ts checks it and applies the limit.

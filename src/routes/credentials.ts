@@ -1,6 +1,6 @@
 /**
  * /v1/apps/:app_name/credentials (reference "Service Credentials (M2M)",
- * CONTRACT §4): create, list, get, update or rotate, revoke.
+ * docs/resources.md#service-credentials): create, list, get, update or rotate, revoke.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';

@@ -1,5 +1,5 @@
 /**
- * Invites (reference "Invites", CONTRACT §4): `/v1/apps/:app_name/invites`
+ * Invites (reference "Invites", docs/resources.md#invites): `/v1/apps/:app_name/invites`
  * (admin: create, list pending, revoke) and `/v1/invites/:invite_token/accept`
  * (public, rate-limited per client IP in `app.ts`).
  */
@@ -20,7 +20,7 @@ import { roleNameSchema } from './roles';
 import { emailSchema, passwordSchema, renderUser } from './users';
 import type { InviteResource } from '../openapi/resources';
 
-/** Bounds of an invite (CONTRACT §4). */
+/** Bounds of an invite (docs/resources.md#invites). */
 export const INVITE_HOURS = { min: 1, max: 720, default: 72 } as const;
 export const INVITE_USES = { min: 1, max: 1000, default: 1 } as const;
 

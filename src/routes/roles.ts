@@ -1,5 +1,5 @@
 /**
- * /v1/apps/:app_name/roles (reference "Roles", CONTRACT §4).
+ * /v1/apps/:app_name/roles (reference "Roles", docs/resources.md#roles).
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -20,7 +20,7 @@ export const roleNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, {
   error: 'must start with a-z and hold at most 64 characters of a-z, 0-9, _ and -',
 });
 
-/** `resource:action`, `resource:*` or `*`, lower case (CONTRACT §4). */
+/** `resource:action`, `resource:*` or `*`, lower case (docs/resources.md#permissions). */
 export const permissionSchema = z.string().regex(PERMISSION_PATTERN, {
   error: 'must be resource:action in lower case (a-z, 0-9, _ . -), resource:* or *',
 });

@@ -1,5 +1,5 @@
 /**
- * /v1/signing-keys (root key only, CONTRACT §6; `app.ts` puts `requireRoot()`
+ * /v1/signing-keys (root key only, docs/tokens.md#signing-keys; `app.ts` puts `requireRoot()`
  * in front of every route here): the key ring's public view
  * and manual rotation. Private parts never appear.
  */

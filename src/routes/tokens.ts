@@ -1,5 +1,5 @@
 /**
- * Token endpoints (reference "Tokens", CONTRACT §5): public, no admin key.
+ * Token endpoints (reference "Tokens", docs/tokens.md#token-endpoints): public, no admin key.
  * They take JSON or form-encoded bodies (RFC 6749 §4.3.2, §4.4.2) and, as
  * RFC 6749 §3.2 requires, ignore unknown parameters and refuse repeated ones.
  * Service credentials authenticate in the body or with HTTP Basic (§2.3.1).
@@ -159,7 +159,7 @@ export const tokensRoutes = new Hono<AppEnv>()
     const params = validate(revokeParams, await readTokenParams(c));
     const ctx = grantContext(c);
     const app = await requireApp(ctx.db, c.req.param('app_name')!);
-    // Revocation still works on an archived app (CONTRACT §4), and says nothing about the token.
+    // Revocation still works on an archived app (docs/resources.md#archiving-an-app), and says nothing about the token.
     await revokeRefreshToken(ctx, app, (params.refresh_token ?? params.token)!);
     return c.json({});
   });

@@ -1,5 +1,5 @@
 /**
- * /v1/apps/:app_name/users (reference "Users", CONTRACT §4).
+ * /v1/apps/:app_name/users (reference "Users", docs/resources.md#users).
  */
 import { Hono } from 'hono';
 import { z } from 'zod';

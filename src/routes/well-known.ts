@@ -1,5 +1,5 @@
 /**
- * Public documents: the JWKS (CONTRACT §6). No key, no rate limit; edges and
+ * Public documents: the JWKS (docs/tokens.md#jwks). No key, no rate limit; edges and
  * clients cache it. Served from the per-isolate key ring, so a warm isolate
  * answers without touching D1.
  */

@@ -1,5 +1,5 @@
 /**
- * Managed admin keys (CONTRACT §3): named `hk_...` keys, optionally limited
+ * Managed admin keys (docs/resources.md#admin-keys): named `hk_...` keys, optionally limited
  * to some apps and/or read-only, managed by the root key. The key itself is
  * returned once, at creation; only its SHA-256 digest is stored, and the
  * audit log records the key's id, never the key or its digest.

@@ -10,7 +10,7 @@ import { newId } from '../lib/ids';
 import type { Page } from '../lib/pagination';
 import { auditEntry, changes, type Actor } from './audit';
 
-/** The role every new app starts with (CONTRACT §4). */
+/** The role every new app starts with (docs/resources.md#apps). */
 export const DEFAULT_ROLE = { name: 'admin', displayName: 'Administrator', permissions: ['*'] } as const;
 
 export interface NewApp {
@@ -76,7 +76,7 @@ export async function listApps(
 ): Promise<{ rows: AppRow[]; total: number }> {
   const conditions = [];
   if (filter.status) conditions.push(eq(apps.status, filter.status));
-  // A key limited to some apps sees only those (CONTRACT §3).
+  // A key limited to some apps sees only those (docs/resources.md#key-scope).
   if (filter.names) {
     if (filter.names.length === 0) return { rows: [], total: 0 };
     conditions.push(sql`${apps.name} IN (SELECT value FROM json_each(${JSON.stringify(filter.names)}))`);

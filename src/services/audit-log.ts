@@ -1,5 +1,5 @@
 /**
- * Reading the audit log (CONTRACT §8). Writing is `auditEntry` in
+ * Reading the audit log (docs/audit-log.md#reading-the-log). Writing is `auditEntry` in
  * `./audit`, always inside the batch of the change it records; nothing here
  * or anywhere else updates or deletes an entry, and the database refuses it.
  *

@@ -1,5 +1,5 @@
 /**
- * Audit entries (CONTRACT §8). Services never write an entry on its own:
+ * Audit entries (docs/audit-log.md#atomic-writes). Services never write an entry on its own:
  * `auditEntry` builds the insert that goes into the same `db.batch` as the
  * change it records, so there is never one without the other.
  */

@@ -1,5 +1,5 @@
 /**
- * `/v1/authorize` (CONTRACT §6): verifies an access token and answers with
+ * `/v1/authorize` (docs/tokens.md#authorize): verifies an access token and answers with
  * the subject's *current* roles and permissions.
  *
  * The common case makes no remote call. The signature is checked with keys
@@ -10,7 +10,7 @@
  * `FRESH_MS`, refreshed in the background until `MAX_STALE_MS`, and re-read
  * before answering after that, so a deactivation, revocation, archive or
  * role change shows here within MAX_STALE_MS plus one D1 read: under the
- * contract's 5 seconds. A subject snapshot is valid only for the version it
+ * 5 seconds of docs/tokens.md#freshness. A subject snapshot is valid only for the version it
  * was read with (read in the same batch as the version, so it can never be
  * older than the version it carries).
  */

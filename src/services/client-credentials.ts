@@ -1,5 +1,5 @@
 /**
- * `grant_type=client_credentials` (RFC 6749 §4.4, CONTRACT §5): a service
+ * `grant_type=client_credentials` (RFC 6749 §4.4, docs/tokens.md#client-credentials-grant): a service
  * credential authenticates with its client id and secret and receives an
  * access token for itself: `sub` is the credential, `permissions` are its
  * current ones, and there are no roles and no refresh token (§4.4.3: the

@@ -1,5 +1,5 @@
 /**
- * Service credentials (CONTRACT §4): machine clients of one app, each with a
+ * Service credentials (docs/resources.md#service-credentials): machine clients of one app, each with a
  * client id, a secret and its own permissions. The secret is shown once, in
  * the answer that creates it (creation, rotation); only its SHA-256 digest
  * is stored. Every query is keyed by the app id: another app's credential
@@ -62,7 +62,7 @@ export async function createCredential(db: Db, actor: Actor, app: AppRow, input:
     id: newId('credential', now),
     appId: app.id,
     name: input.name,
-    // Not a secret, but unguessable all the same (CONTRACT §1): knowing one client id says nothing about another.
+    // Not a secret, but unguessable all the same (docs/api-conventions.md#identifiers-and-secrets): knowing one client id says nothing about another.
     clientId: newSecret(CLIENT_ID_PREFIX, now),
     secretHash: await hashSecret(secret),
     secretLast4: secret.slice(-4),

@@ -1,5 +1,5 @@
 /**
- * Accepting an invite (CONTRACT §4): creates the user with the invite's role,
+ * Accepting an invite (docs/resources.md#accepting-an-invite): creates the user with the invite's role,
  * or adds the role to the user of that email who proves their current
  * password, and counts one use.
  *
@@ -160,7 +160,7 @@ async function acceptAsExistingUser(ctx: AcceptContext, app: AppRow, invite: Inv
 }
 
 /**
- * `invite.accepted` targets the invite and names the user (CONTRACT §8). The
+ * `invite.accepted` targets the invite and names the user (docs/audit-log.md#entries). The
  * actor is that user: they acted, authenticated by the invite token (and,
  * for an existing user, their password), as `token.issued` names the user
  * who logged in. One entry per accept: no separate `user.created` or

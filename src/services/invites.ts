@@ -1,5 +1,5 @@
 /**
- * Invites (CONTRACT §4): links that onboard people into an app with one
+ * Invites (docs/resources.md#invites): links that onboard people into an app with one
  * role. The token is returned once, at creation; only its SHA-256 digest is
  * stored, and neither the token nor its digest ever reaches an answer or
  * the audit log. Accepting lives in `invite-accept.ts`.

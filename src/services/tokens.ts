@@ -1,5 +1,5 @@
 /**
- * Token grants (CONTRACT §5): password login, refresh with rotation and reuse
+ * Token grants (docs/tokens.md#grants): password login, refresh with rotation and reuse
  * detection, and RFC 7009 revocation. Each auth event is audited.
  */
 import { and, asc, eq } from 'drizzle-orm';
@@ -240,7 +240,7 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
 /**
  * RFC 7009 revocation: ends the token's family. Answers the same whether or
  * not the token was known (no existence oracle); a storage failure is 503,
- * never a 200 that leaves the token alive (fosite CVE-2020-15223).
+ * never a 200 that leaves the token alive (docs/security-decisions.md#failing-closed).
  */
 export async function revokeRefreshToken(ctx: GrantContext, app: AppRow, presented: string): Promise<void> {
   const parsed = parseRefreshToken(presented);

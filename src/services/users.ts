@@ -16,7 +16,7 @@ import { auditEntry, changes, type Actor } from './audit';
 import { rolesByName } from './roles';
 import { bumpAuthzVersion, tenantWrite } from './tenant-write';
 
-/** Emails are trimmed and lower-cased everywhere: creation, login, filters (CONTRACT §4). */
+/** Emails are trimmed and lower-cased everywhere: creation, login, filters (docs/resources.md#emails). */
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
@@ -93,7 +93,7 @@ export async function createUser(db: Db, actor: Actor, app: AppRow, input: NewUs
     await tenantWrite(db, app.id, [
       db.insert(users).values(user),
       ...assigned.map((role) => db.insert(userRoles).values({ appId: app.id, userId: user.id, roleId: role.id, createdAt: now })),
-      // Roles given at creation are recorded here, not as separate role.assigned entries (CONTRACT §4).
+      // Roles given at creation are recorded here, not as separate role.assigned entries (docs/audit-log.md#actions).
       auditEntry(db, actor, { appId: app.id, action: 'user.created', targetType: 'user', targetId: user.id, metadata: { email: user.email, roles: roleNames } }, now),
     ]);
   } catch (err) {
