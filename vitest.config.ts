@@ -41,7 +41,7 @@ export default defineConfig(async () => {
         name,
         include,
         exclude,
-        setupFiles: ['./test/setup/apply-migrations.ts'],
+        setupFiles: ['./test/setup/apply-migrations.ts', './test/setup/response-hygiene.ts'],
         testTimeout: 30_000,
         hookTimeout: 60_000,
       },

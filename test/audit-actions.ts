@@ -1,5 +1,5 @@
 /**
- * Every action of the audit log (CONTRACT §8), as a table the audit suites
+ * Every action of the audit log (docs/audit-log.md#actions), as a table the audit suites
  * run over: how to make the product perform it once through the API, and the
  * one entry it must leave. `audit-coverage.test.ts` checks each row's entry;
  * `audit-atomicity.test.ts` checks that each row's change and entry land
@@ -12,9 +12,7 @@
 import { expect } from 'vitest';
 import type { AuditAction, AuditTargetType } from '../src/services/audit';
 import { BILLING, clientCredentials, createCredential } from './credential-helpers';
-import { api, createAdminKey, createRole, createUser, login, seedApp, uniqueName, type ApiResponse } from './helpers';
-
-export const PASSWORD = 'correct horse battery staple';
+import { OTHER_PASSWORD, PASSWORD, api, createAdminKey, createRole, createUser, login, seedApp, uniqueName, type ApiResponse } from './helpers';
 
 export interface ExpectedEntry {
   /** Null for the global log. */
@@ -141,7 +139,7 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
     action: 'user.updated',
     targetType: 'user',
     arrange: appWithEditorAndUser,
-    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}/users/${ctx.user.id}`, { body: { display_name: 'New', password: `${PASSWORD} 2` } }),
+    act: (ctx) => api('PATCH', `/v1/apps/${ctx.appName}/users/${ctx.user.id}`, { body: { display_name: 'New', password: OTHER_PASSWORD } }),
     // The fact of a password change, never the password.
     expected: ({ app, user }) => ({ appId: app.id, targetId: user.id, metadata: { changes: { display_name: { from: 'Old', to: 'New' } }, password_changed: true } }),
   }),
@@ -182,7 +180,7 @@ export const AUDIT_ACTION_CASES: AuditActionCase[] = [
       return ctx;
     },
     act: (ctx) => api('DELETE', `/v1/apps/${ctx.appName}/roles/editor?force=true`),
-    // One entry for the forced delete, counting the assignments it removed (CONTRACT §8).
+    // One entry for the forced delete, counting the assignments it removed (docs/audit-log.md#actions).
     expected: ({ app, role }) => ({
       appId: app.id,
       targetId: role.id,
@@ -472,7 +470,7 @@ function jtiOf(accessToken: string): string {
 
 /**
  * Actions the product cannot perform yet, each with the routes (method and
- * path, as CONTRACT and the reference name them) that will perform it. The
+ * path, as the docs and the reference name them) that will perform it. The
  * coverage suite fails as soon as one of these routes exists while its
  * action is still listed here.
  */

@@ -1,15 +1,12 @@
 import { env } from 'cloudflare:test';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   api,
-  expectCleanResponses,
   expectDetail,
   expectError,
   seedApp,
 } from './helpers';
 import { ENTRY_FIELDS, T, byId, exportPage, ids, logPath, walkExport, writeEntry } from './audit-helpers';
-
-afterAll(() => expectCleanResponses());
 
 describe('exporting a log as NDJSON', () => {
   it('walks the whole log oldest first in bounded pages, each entry exactly once', async () => {

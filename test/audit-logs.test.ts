@@ -1,21 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   ISO_SECONDS,
+  PASSWORD,
   api,
   count,
   createRole,
   createUser,
-  expectCleanResponses,
   expectDetail,
   expectError,
   idPattern,
   seedApp,
 } from './helpers';
 import { ENTRY_FIELDS, T, ids, logPath, writeEntry } from './audit-helpers';
-
-const PASSWORD = 'correct horse battery staple';
-
-afterAll(() => expectCleanResponses([PASSWORD]));
 
 describe('reading an app\'s audit log', () => {
   it('answers the reference example, ?action=role.assigned&limit=10, in the reference\'s shape', async () => {

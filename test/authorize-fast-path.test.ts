@@ -2,9 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:
 import { describe, expect, it } from 'vitest';
 import { app as router } from '../src/app';
 import type { Env } from '../src/env';
-import { ROOT_KEY, api, createAdminKey, createRole, createUser, login, seedApp } from './helpers';
-
-const PASSWORD = 'correct horse battery staple';
+import { PASSWORD, ROOT_KEY, api, createAdminKey, createRole, createUser, login, seedApp } from './helpers';
 
 /** The real bindings, counting every D1 statement and every Durable Object stub taken. */
 function countingEnv() {

@@ -1,22 +1,19 @@
 import { decodeJwt } from 'jose';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  OTHER_PASSWORD,
+  PASSWORD,
   ROOT_KEY,
   api,
   authorizeCall,
   createRole,
   createUser,
   eventually,
-  expectCleanResponses,
   expectDetail,
   expectError,
   login,
   seedApp,
 } from './helpers';
-
-const PASSWORD = 'correct horse battery staple';
-
-afterAll(() => expectCleanResponses([PASSWORD]));
 
 async function setup() {
   const app = await seedApp();
@@ -114,7 +111,7 @@ describe('authorize is authoritative within five seconds', () => {
 
   it('refuses tokens issued before a password change', async () => {
     const { app, user, token } = await setup();
-    await api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { password: 'another long passphrase' } });
+    await api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { password: OTHER_PASSWORD } });
     await eventually(async () => (await authorizeCall({ token, permission: 'projects:read' })).status === 401);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * BASE_PATH and PUBLIC_BASE_URL (CONTRACT §1, §10): every route is served
+ * BASE_PATH and PUBLIC_BASE_URL (docs/api-conventions.md#base-path, docs/configuration.md#public-base-url): every route is served
  * under the base path, nothing outside it, and every URL Heimdall builds
  * (issuer, invite links, discovery, the OpenAPI server) carries both.
  */
@@ -7,9 +7,8 @@ import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
-import { createRole, createUser, seedApp } from './helpers';
+import { PASSWORD, createRole, createUser, seedApp } from './helpers';
 
-const PASSWORD = 'correct horse battery staple';
 const mounted = { ...env, BASE_PATH: '/heimdall', PUBLIC_BASE_URL: 'https://api.productcraft.co' };
 
 async function call(method: string, path: string, body?: unknown, admin = false) {

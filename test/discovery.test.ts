@@ -1,11 +1,9 @@
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import { decodeJwt } from 'jose';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import worker from '../src/index';
 import { clientCredentials, createCredential } from './credential-helpers';
-import { BASE, api, expectCleanResponses, expectError, seedApp } from './helpers';
-
-afterAll(() => expectCleanResponses());
+import { BASE, api, expectError, seedApp } from './helpers';
 
 const discoveryPath = (appName: string) => `/v1/apps/${appName}/.well-known/oauth-authorization-server`;
 

@@ -6,15 +6,12 @@
 import { Hono } from 'hono';
 import { jwk } from 'hono/jwk';
 import { base64url, decodeJwt } from 'jose';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createHeimdallVerifier, verifyHeimdallToken, HeimdallTokenError } from '../src/client';
 import { heimdallAuth, requirePermission, type HeimdallVariables } from '../src/client/hono';
-import { BASE, api, createRole, createUser, eventually, expectCleanResponses, login, seedApp, workerFetch } from './helpers';
+import { BASE, PASSWORD, api, createRole, createUser, eventually, login, seedApp, workerFetch } from './helpers';
 
-const PASSWORD = 'correct horse battery staple';
 const viaWorker = ((input: RequestInfo | URL, init?: RequestInit) => workerFetch(input as string, init)) as typeof fetch;
-
-afterAll(() => expectCleanResponses([PASSWORD]));
 
 async function setup() {
   const app = await seedApp();

@@ -11,6 +11,11 @@ import worker from '../src/index';
 export const ROOT_KEY = env.HEIMDALL_ROOT_KEY as string;
 export const BASE = 'https://heimdall.test';
 
+/** The password of the suites' users: one value, which the hygiene sweep looks for in every answer. */
+export const PASSWORD = 'correct horse battery staple';
+/** A second password (a changed one, or a second user's), swept for like the first. */
+export const OTHER_PASSWORD = 'another long passphrase';
+
 export interface ApiResponse<T = any> {
   status: number;
   headers: Headers;
@@ -29,7 +34,7 @@ export interface RequestOptions {
   bindings?: typeof env;
 }
 
-/** Every JSON body the suite receives, for the response-hygiene sweeps. */
+/** Every JSON body the suite receives, for the response-hygiene sweep. */
 export const seenBodies: string[] = [];
 
 /**
@@ -91,7 +96,7 @@ export async function seedApp(overrides: Record<string, unknown> = {}): Promise<
   return res.body;
 }
 
-/** Asserts the contract's error shape and returns the error. */
+/** Asserts the error shape of docs/api-conventions.md#errors and returns the error. */
 export function expectError(res: ApiResponse, status: number, code: string): { code: string; message: string; details?: { field: string; reason: string }[] } {
   expect(res.status, res.text).toBe(status);
   expect(res.headers.get('Content-Type')).toMatch(/^application\/json/);
@@ -130,7 +135,7 @@ export function idPattern(prefix: string): RegExp {
   return new RegExp(`^${prefix}${ULID}$`);
 }
 
-/** Members that must never appear in any answer (catalogue K2). */
+/** Members that must never appear in any answer (docs/security-decisions.md#secrets-in-answers). */
 const FORBIDDEN_MEMBERS = /"(password|password_hash|passwordHash|hash|salt|secret_hash|secretHash|token_hash|key_hash|private_jwk|private_jwk_sealed|d|p|q|dp|dq|qi)"\s*:/;
 
 /**
@@ -155,6 +160,36 @@ export function expectIssuedOnce(secrets: string[]): void {
     const answers = seenBodies.filter((body) => body.includes(secret)).length;
     expect(answers, `${secret.slice(0, 12)}… is in ${answers} answers`).toBe(1);
   }
+}
+
+/**
+ * Values no answer of this file may carry: the suites' passwords and the
+ * root key, plus what a file adds with `neverInAnswers`.
+ */
+const forbiddenValues = new Set<string>([PASSWORD, OTHER_PASSWORD, ROOT_KEY].filter((v) => typeof v === 'string' && v !== ''));
+/** Secrets of this file that may be shown once, by the answer that issued them (`issuedOnce`). */
+const issuedSecrets: string[] = [];
+
+/** Adds values (a password only this file uses, say) that no answer of this file may carry. */
+export function neverInAnswers(...values: string[]): void {
+  for (const value of values) forbiddenValues.add(value);
+}
+
+/** Records a secret (invite token, client secret, admin key) the file was issued: no other answer may repeat it. Returns it. */
+export function issuedOnce<T extends string>(secret: T): T {
+  issuedSecrets.push(secret);
+  return secret;
+}
+
+/**
+ * The response-hygiene sweep (docs/security-decisions.md#secrets-in-answers) over every answer this test
+ * file got: no secret-bearing member or hash, none of the forbidden values,
+ * and each issued secret in exactly one answer. test/setup/response-hygiene.ts
+ * runs it after every file.
+ */
+export function expectHygiene(): void {
+  expectCleanResponses([...forbiddenValues]);
+  expectIssuedOnce(issuedSecrets);
 }
 
 export async function createRole(appName: string, body: Record<string, unknown>): Promise<any> {

@@ -1,14 +1,14 @@
 import { env } from 'cloudflare:test';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
+  OTHER_PASSWORD,
+  PASSWORD,
   api,
   auditRows,
   count,
   createUser,
-  expectCleanResponses,
   expectDetail,
   expectError,
-  expectIssuedOnce,
   idPattern,
   login,
   seedApp,
@@ -16,16 +16,7 @@ import {
 } from './helpers';
 import { appWithEditor, expiredInvite, inviter } from './invite-helpers';
 
-const PASSWORD = 'correct horse battery staple';
-const OTHER_PASSWORD = 'another long passphrase';
-const tokens: string[] = [];
-
-afterAll(() => {
-  expectCleanResponses([PASSWORD, OTHER_PASSWORD]);
-  expectIssuedOnce(tokens);
-});
-
-const invite = inviter(tokens);
+const invite = inviter();
 
 function accept(token: string, body: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   return api('POST', `/v1/invites/${token}/accept`, { key: null, body: { password: PASSWORD, ...body }, headers });

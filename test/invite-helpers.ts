@@ -1,6 +1,6 @@
 /** Fixtures shared by the invite suites: an app with an `editor` role, and invites to it. */
 import { expect, vi } from 'vitest';
-import { api, createRole, seedApp } from './helpers';
+import { api, createRole, issuedOnce, seedApp } from './helpers';
 
 export const EDITOR = { name: 'editor', display_name: 'Editor', permissions: ['projects:read', 'projects:write'] };
 
@@ -12,14 +12,14 @@ export async function appWithEditor() {
 
 /**
  * An `invite(appName, body)` that creates an invite to `editor` (unless the
- * body says otherwise) and records its token in `tokens`, for the file's
- * `expectIssuedOnce`.
+ * body says otherwise) and records its token with `issuedOnce`: no other
+ * answer of the file may carry it.
  */
-export function inviter(tokens: string[]) {
+export function inviter() {
   return async (appName: string, body: Record<string, unknown> = {}): Promise<any> => {
     const res = await api('POST', `/v1/apps/${appName}/invites`, { body: { role: 'editor', ...body } });
     expect(res.status, res.text).toBe(201);
-    tokens.push(res.body.token);
+    issuedOnce(res.body.token);
     return res.body;
   };
 }

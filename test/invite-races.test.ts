@@ -1,28 +1,20 @@
 /**
- * Concurrent accepts (catalogue G4, G5, X9): the use is counted in the same
+ * Concurrent accepts (docs/security-decisions.md#races-and-single-use-tokens): the use is counted in the same
  * batch as the user and the entry, behind a guard, so no interleaving of
  * requests can admit more people than `max_uses`.
  */
 import { env } from 'cloudflare:test';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { database, type Db } from '../src/db/client';
 import { acceptInvite, type AcceptContext } from '../src/services/invite-accept';
-import { api, auditRows, count, createRole, expectCleanResponses, expectIssuedOnce, seedApp, uniqueName } from './helpers';
-
-const PASSWORD = 'correct horse battery staple';
-const tokens: string[] = [];
-
-afterAll(() => {
-  expectCleanResponses([PASSWORD]);
-  expectIssuedOnce(tokens);
-});
+import { PASSWORD, api, auditRows, count, createRole, issuedOnce, seedApp, uniqueName } from './helpers';
 
 async function appWithInvite(body: Record<string, unknown>) {
   const app = await seedApp();
   await createRole(app.name, { name: 'editor', permissions: ['projects:read'] });
   const res = await api('POST', `/v1/apps/${app.name}/invites`, { body: { role: 'editor', ...body } });
   expect(res.status, res.text).toBe(201);
-  tokens.push(res.body.token);
+  issuedOnce(res.body.token);
   return { app, invite: res.body };
 }
 

@@ -1,32 +1,23 @@
 import { env } from 'cloudflare:test';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BASE,
   ISO_SECONDS,
+  PASSWORD,
   api,
   auditRows,
   count,
   createRole,
-  expectCleanResponses,
   expectDetail,
   expectError,
-  expectIssuedOnce,
   idPattern,
+  issuedOnce,
   seedApp,
   sha256Hex,
 } from './helpers';
 import { appWithEditor, expiredInvite, inviter } from './invite-helpers';
 
-const PASSWORD = 'correct horse battery staple';
-/** Every token this file was given: none may appear in any answer but its own create. */
-const tokens: string[] = [];
-
-afterAll(() => {
-  expectCleanResponses([PASSWORD]);
-  expectIssuedOnce(tokens);
-});
-
-const invite = inviter(tokens);
+const invite = inviter();
 
 function accept(token: string, body: Record<string, unknown>) {
   return api('POST', `/v1/invites/${token}/accept`, { key: null, body: { password: PASSWORD, ...body } });
@@ -61,7 +52,7 @@ describe('creating an invite', () => {
     expect(JSON.parse(entries[0].metadata)).toEqual({ email: 'bob@contractor.io', role: 'editor', expires_at: res.body.expires_at, max_uses: 1 });
     expect(JSON.stringify(entries[0])).not.toContain(token.slice(8));
     expect(JSON.stringify(entries[0])).not.toContain(stored!.token_hash as string);
-    tokens.push(token);
+    issuedOnce(token);
   });
 
   it('defaults to 72 hours and one use, with no email, and normalises an email like users do', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ISO_SECONDS,
   api,
@@ -6,14 +6,11 @@ import {
   count,
   createRole,
   createUser,
-  expectCleanResponses,
   expectDetail,
   expectError,
   idPattern,
   seedApp,
 } from './helpers';
-
-afterAll(() => expectCleanResponses());
 
 const EDITOR = {
   name: 'editor',

@@ -1,24 +1,21 @@
 import { createExecutionContext, createScheduledController, env } from 'cloudflare:test';
 import { decodeProtectedHeader } from 'jose';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import worker from '../src/index';
 import {
+  PASSWORD,
   api,
   auditRows,
   authorizeCall,
   createAdminKey,
   createUser,
-  expectCleanResponses,
   expectError,
   login,
   seedApp,
   verifyLikeAClient,
 } from './helpers';
 
-const PASSWORD = 'correct horse battery staple';
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'private_jwk_sealed', 'privateJwkSealed'];
-
-afterAll(() => expectCleanResponses([PASSWORD]));
 
 async function userToken() {
   const app = await seedApp();

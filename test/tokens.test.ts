@@ -1,13 +1,14 @@
 import { env } from 'cloudflare:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   BASE,
+  OTHER_PASSWORD,
+  PASSWORD,
   api,
   auditRows,
   createRole,
   createUser,
-  expectCleanResponses,
   expectDetail,
   expectError,
   freshIp,
@@ -15,10 +16,6 @@ import {
   seedApp,
   verifyLikeAClient,
 } from './helpers';
-
-const PASSWORD = 'correct horse battery staple';
-
-afterAll(() => expectCleanResponses([PASSWORD]));
 
 async function appWithJane() {
   const app = await seedApp();
@@ -228,15 +225,15 @@ describe('refresh tokens', () => {
     const refresh = (rt: string) => api('POST', `/v1/apps/${app.name}/tokens/refresh`, { key: null, body: { refresh_token: rt } });
 
     let rt = (await login(app.name, 'jane@acme.co', PASSWORD)).body.refresh_token;
-    await api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { password: 'a brand new passphrase' } });
+    await api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { password: OTHER_PASSWORD } });
     expectError(await refresh(rt), 401, 'INVALID_TOKEN');
 
-    rt = (await login(app.name, 'jane@acme.co', 'a brand new passphrase')).body.refresh_token;
+    rt = (await login(app.name, 'jane@acme.co', OTHER_PASSWORD)).body.refresh_token;
     await api('DELETE', `/v1/apps/${app.name}/users/${user.id}`);
     await api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { status: 'active' } });
     expectError(await refresh(rt), 401, 'INVALID_TOKEN');
 
-    rt = (await login(app.name, 'jane@acme.co', 'a brand new passphrase')).body.refresh_token;
+    rt = (await login(app.name, 'jane@acme.co', OTHER_PASSWORD)).body.refresh_token;
     await api('DELETE', `/v1/apps/${app.name}`);
     await api('PATCH', `/v1/apps/${app.name}`, { body: { status: 'active' } });
     expectError(await refresh(rt), 401, 'INVALID_TOKEN');

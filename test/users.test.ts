@@ -1,23 +1,19 @@
 import { env } from 'cloudflare:test';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ISO_SECONDS,
+  PASSWORD,
   api,
   auditRows,
   count,
   createRole,
   createUser,
-  expectCleanResponses,
   expectDetail,
   expectError,
   idPattern,
   seedApp,
   uniqueName,
 } from './helpers';
-
-const PASSWORD = 'correct horse battery staple';
-
-afterAll(() => expectCleanResponses([PASSWORD]));
 
 describe('creating a user', () => {
   it('answers the reference example field by field, stores only a hash, and audits it', async () => {

@@ -1,5 +1,5 @@
 /**
- * The admin rate limit (CONTRACT §7) through HTTP, against the real
+ * The admin rate limit (docs/rate-limits.md) through HTTP, against the real
  * RateLimiter Durable Objects: limit 5 per 2-second window in this project.
  */
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';

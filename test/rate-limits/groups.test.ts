@@ -1,5 +1,5 @@
 /**
- * The token and authorize groups (CONTRACT §7): limits 6 and 7 in this
+ * The token and authorize groups (docs/rate-limits.md#groups-and-buckets): limits 6 and 7 in this
  * project, so each answer's X-RateLimit-Limit names its group.
  *
  * The token endpoints, invite accept and /v1/authorize are not built yet, but

@@ -22,7 +22,7 @@ export function callRoute(route: Route, w: World, options: CallOptions = {}): Pr
   return api(route.method, path, { ...rest, key, ...(body ? { body } : {}) });
 }
 
-/** `X-RateLimit-Limit`, `-Remaining` and `-Reset`, each a whole number (CONTRACT §7). */
+/** `X-RateLimit-Limit`, `-Remaining` and `-Reset`, each a whole number (docs/rate-limits.md#headers). */
 export function expectRateLimitHeaders(res: ApiResponse): void {
   for (const name of ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']) {
     expect(res.headers.get(name), `${name} on a ${res.status}`).toMatch(/^\d+$/);
@@ -30,7 +30,7 @@ export function expectRateLimitHeaders(res: ApiResponse): void {
 }
 
 /**
- * The headers every answer of `route` carries (CONTRACT §2, §7): nosniff;
+ * The headers every answer of `route` carries (docs/api-conventions.md#response-headers, docs/rate-limits.md#headers): nosniff;
  * `no-store` and the rate-limit headers except on public documents; no CORS
  * grant to a foreign origin (documents may allow any origin, never with
  * credentials).

@@ -1,5 +1,5 @@
 /**
- * Tokens that must never verify (catalogue C1-C7, RFC 8725, RFC 9068), built
+ * Tokens that must never verify (docs/security-decisions.md#forged-and-confused-tokens, RFC 8725, RFC 9068), built
  * from one genuine access token, for every verifier of Heimdall tokens: the
  * server's `/v1/authorize` and the edge SDK.
  *

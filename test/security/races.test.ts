@@ -1,5 +1,5 @@
 /**
- * Races (catalogue L5, F4, X7, X9; ASVS 5 V15.4.2): check-then-act under
+ * Races (docs/security-decisions.md#races-and-single-use-tokens; ASVS 5 V15.4.2): check-then-act under
  * concurrency. Requests are fired together with Promise.all, so they reach
  * the same D1 and the same Durable Objects at once.
  *
@@ -19,13 +19,11 @@
  * secrets are random).
  */
 import { env } from 'cloudflare:test';
-import { afterAll, describe, expect, it } from 'vitest';
-import { api, auditRows, createUser, expectError, freshIp, login, uniqueName } from '../helpers';
+import { describe, expect, it } from 'vitest';
+import { PASSWORD, api, auditRows, createUser, expectError, freshIp, login, uniqueName } from '../helpers';
 import { callRoute } from './call';
-import { PASSWORD, ROUTES } from './routes';
-import { buildWorld, expectHygiene, type World } from './world';
-
-afterAll(expectHygiene);
+import { ROUTES } from './routes';
+import { buildWorld, type World } from './world';
 
 const byId = (id: string) => ROUTES.find((r) => r.id === id)!;
 const RACERS = 20;
@@ -41,7 +39,7 @@ interface UniqueCreate {
 
 const count = async (sql: string, ...params: unknown[]) => (await env.DB.prepare(sql).bind(...params).first<number>('n')) ?? 0;
 
-/** Every create with a uniqueness rule (CONTRACT §4): enforced by a unique index, not a pre-check. */
+/** Every create with a uniqueness rule (docs/resources.md#uniqueness): enforced by a unique index, not a pre-check. */
 const UNIQUE_CREATES: Record<string, UniqueCreate> = {
   'an app name (unique for ever)': {
     route: 'POST /v1/apps',

@@ -14,6 +14,7 @@
 import type { z } from 'zod';
 import { PUBLIC_ROUTES, TOKEN_ROUTES, app } from '../../src/app';
 import { ROUTE_SCHEMA, type RouteSchemaMeta } from '../../src/lib/validation';
+import { PASSWORD } from '../helpers';
 import type { World } from './world';
 
 /** Who may call a route. */
@@ -94,7 +95,7 @@ export const ROUTES: readonly Route[] = build();
 
 export const PROTECTED = ROUTES.filter((r) => r.access === 'admin' || r.access === 'root');
 export const BODY_ROUTES = ROUTES.filter((r) => r.takesBody);
-/** Rate-limited routes: everything but the public documents (CONTRACT §7). */
+/** Rate-limited routes: everything but the public documents (docs/rate-limits.md#groups-and-buckets). */
 export const LIMITED = ROUTES.filter((r) => r.access !== 'document');
 
 /** Path parameters: the fixture of a world, and a well-formed value that names nothing. */
@@ -125,8 +126,6 @@ export function fresh(prefix: string): string {
   serial += 1;
   return `${prefix}-${Date.now().toString(36)}-${serial}-${Math.random().toString(36).slice(2, 7)}`;
 }
-
-export const PASSWORD = 'correct horse battery staple';
 
 /** A minimal valid body of each route that takes one; each call gives fresh unique values. */
 export const BODIES: Record<string, Body> = {
