@@ -3,8 +3,9 @@
 /**
  * `npm run dev`: the whole API on http://localhost:8787 with local D1 and
  * Durable Objects. On first run it writes `.dev.vars` (ignored by git) with a
- * fresh root admin key and key-encryption key; every run applies the local D1
- * migrations, prints the root key, then hands over to `wrangler dev`.
+ * fresh root admin key, the one required secret; every run applies the local
+ * D1 migrations (the Worker would apply them itself too), prints the root
+ * key, then hands over to `wrangler dev`.
  * Extra arguments go to wrangler: `npm run dev -- --var LOGIN_MAX_FAILURES:3`;
  * `--persist-to DIR` keeps the local state somewhere other than `.wrangler/`.
  */
@@ -34,10 +35,6 @@ const vars = readDevVars();
 let wrote = false;
 if (!vars.HEIMDALL_ROOT_KEY) {
   vars.HEIMDALL_ROOT_KEY = `heimdall_root_${randomBytes(32).toString('base64url')}`;
-  wrote = true;
-}
-if (!vars.HEIMDALL_KEY_ENCRYPTION_KEY) {
-  vars.HEIMDALL_KEY_ENCRYPTION_KEY = randomBytes(32).toString('base64url');
   wrote = true;
 }
 if (wrote) {

@@ -9,6 +9,7 @@ import { ApiError } from './lib/errors';
 import type { AppEnv } from './lib/context';
 import { renderError } from './lib/render-error';
 import { adminAuth } from './middleware/admin-auth';
+import { currentSchema, validConfiguration } from './middleware/configured';
 import { requireAppAccess, requireRoot, requireWriteAccess } from './middleware/admin-scope';
 import { rateLimit } from './middleware/rate-limit';
 import { securityHeaders } from './middleware/security-headers';
@@ -75,6 +76,9 @@ export const app = new Hono<AppEnv>();
 // Outermost: decorates every answer, errors included, with the security and
 // rate-limit headers.
 app.use('*', securityHeaders());
+app.use('*', validConfiguration());
+// The API's own documentation is built from the router alone: no database.
+app.use('*', except(['/v1/openapi.json', '/docs'], currentSchema()));
 
 // Rate limits (docs/rate-limits.md#groups-and-buckets), and admin authentication, which applies the
 // admin and authorize limits. All before the body limit, so that a 413 is

@@ -5,6 +5,7 @@
  * than running with it.
  */
 import type { LoginThrottle } from './durable-objects/login-throttle';
+import { configurationError } from './lib/errors';
 import type { RateLimiter } from './durable-objects/rate-limiter';
 import type { RefreshTokenFamily } from './durable-objects/refresh-token-family';
 
@@ -16,9 +17,9 @@ export interface Env {
   REFRESH_TOKENS: DurableObjectNamespace<RefreshTokenFamily>;
   /** Failed-login counters, named `acct:<app id>:<email>` or `ip:<address>`. */
   LOGIN_THROTTLE: DurableObjectNamespace<LoginThrottle>;
-  /** Secret: the root admin key. */
+  /** Secret, the only required one: the root admin key. */
   HEIMDALL_ROOT_KEY?: string;
-  /** Secret: seals the private signing keys kept in D1. */
+  /** Optional secret: seals the private signing keys kept in D1 (else a key derived from the root key does). */
   HEIMDALL_KEY_ENCRYPTION_KEY?: string;
   ISSUER?: string;
   PUBLIC_BASE_URL?: string;
@@ -59,7 +60,7 @@ export function config(env: Env): Config {
 function parseConfig(env: Env): Config {
   return {
     issuer: (env.ISSUER ?? '').trim(),
-    publicBaseUrl: (env.PUBLIC_BASE_URL ?? '').trim().replace(/\/+$/, ''),
+    publicBaseUrl: normalisePublicBaseUrl(env.PUBLIC_BASE_URL ?? ''),
     basePath: normaliseBasePath(env.BASE_PATH ?? ''),
     loginMaxFailures: positiveInt('LOGIN_MAX_FAILURES', env.LOGIN_MAX_FAILURES, 5),
     accessTokenTtlSeconds: positiveInt('ACCESS_TOKEN_TTL_SECONDS', env.ACCESS_TOKEN_TTL_SECONDS, 3600),
@@ -76,9 +77,7 @@ function parseConfig(env: Env): Config {
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined || raw.trim() === '') return fallback;
   const value = Number(raw);
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new Error(`configuration: ${name} must be a positive integer`);
-  }
+  if (!Number.isSafeInteger(value) || value < 1) throw configurationError(name, 'must be a positive integer');
   return value;
 }
 
@@ -86,7 +85,33 @@ function normaliseBasePath(raw: string): string {
   const trimmed = raw.trim().replace(/\/+$/, '');
   if (trimmed === '') return '';
   if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(trimmed.startsWith('/') ? trimmed : `/${trimmed}`)) {
-    throw new Error('configuration: BASE_PATH must be a path such as /heimdall');
+    throw configurationError('BASE_PATH', 'must be a path such as /heimdall');
   }
   return trimmed.startsWith('/') ? trimmed : `/${trimmed}`;
+}
+
+/** An origin (`https://host[:port]`, no path, query or user info), or empty. */
+function normalisePublicBaseUrl(raw: string): string {
+  const trimmed = raw.trim().replace(/\/+$/, '');
+  if (trimmed === '') return '';
+  let url: URL | undefined;
+  try {
+    url = new URL(trimmed);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== trimmed) {
+    throw configurationError('PUBLIC_BASE_URL', 'must be an origin such as https://api.example.com');
+  }
+  return url.origin;
+}
+
+/** Shortest root key accepted: anything shorter is a placeholder, not a secret. */
+export const MIN_ROOT_KEY_LENGTH = 16;
+
+/** The root key (docs/configuration.md#secrets), or a configuration error when it is missing or too short. */
+export function rootKey(env: { HEIMDALL_ROOT_KEY?: string | undefined }): string {
+  const key = env.HEIMDALL_ROOT_KEY;
+  if (!key || key.length < MIN_ROOT_KEY_LENGTH) throw configurationError('HEIMDALL_ROOT_KEY', `is not set or shorter than ${MIN_ROOT_KEY_LENGTH} characters`);
+  return key;
 }

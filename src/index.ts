@@ -4,6 +4,7 @@
  */
 import { app } from './app';
 import { database } from './db/client';
+import { ensureSchema } from './db/migrate';
 import { config, type Env } from './env';
 import { runScheduledKeyMaintenance } from './services/signing-keys';
 
@@ -13,7 +14,14 @@ export { RefreshTokenFamily } from './durable-objects/refresh-token-family';
 
 export default {
   fetch(request, env, ctx) {
-    const { basePath } = config(env);
+    let basePath: string;
+    try {
+      basePath = config(env).basePath;
+    } catch {
+      // A malformed setting: the app's first middleware meets the same error
+      // and renders it as a CONFIGURATION_ERROR, with the usual headers.
+      return app.fetch(request, env, ctx);
+    }
     if (basePath === '') return app.fetch(request, env, ctx);
     const url = new URL(request.url);
     if (url.pathname === basePath || url.pathname.startsWith(`${basePath}/`)) {
@@ -26,6 +34,7 @@ export default {
   },
 
   async scheduled(_controller, env) {
+    await ensureSchema(env.DB);
     const result = await runScheduledKeyMaintenance(env, database(env), Date.now());
     console.log(JSON.stringify({ level: 'info', job: 'signing-key-maintenance', ...result }));
   },

@@ -46,10 +46,11 @@ describe('the client-credentials grant', () => {
       const { payload, protectedHeader } = await verifyLikeAClient(res.body.access_token, app.name);
       expect(protectedHeader).toMatchObject({ alg: 'RS256', typ: 'at+jwt' });
       // A service has no roles: the token carries its client id and its permissions.
-      expect(Object.keys(payload).sort()).toEqual(['app', 'app_id', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'permissions', 'sub']);
+      expect(Object.keys(payload).sort()).toEqual(['app', 'app_epoch', 'app_id', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'permissions', 'sub']);
       expect(payload).toMatchObject({
         iss: BASE,
         sub: credential.id,
+        app_epoch: 0,
         aud: app.name,
         app: app.name,
         app_id: app.id,

@@ -125,12 +125,12 @@ describe('the revocation feed', () => {
     const { app, user } = await setup();
     const empty = await api('GET', `/v1/apps/${app.name}/revocations`, { key: null });
     expect(empty.status).toBe(200);
-    expect(empty.body).toEqual({ app: app.name, app_id: app.id, app_not_before: null, window_seconds: 3600, revocations: [] });
+    expect(empty.body).toEqual({ app: app.name, app_id: app.id, app_not_before: null, app_epoch: 0, window_seconds: 3600, revocations: [] });
     expect(empty.headers.get('Cache-Control')).toBe('public, max-age=1');
     await api('DELETE', `/v1/apps/${app.name}/users/${user.id}`);
     await new Promise((r) => setTimeout(r, 1_100));
     const res = await api('GET', `/v1/apps/${app.name}/revocations`, { key: null });
-    expect(res.body.revocations).toEqual([{ type: 'user', id: user.id, not_before: expect.any(Number) }]);
+    expect(res.body.revocations).toEqual([{ type: 'user', id: user.id, not_before: expect.any(Number), epoch: 1 }]);
     expect(Math.abs(res.body.revocations[0].not_before - Date.now() / 1000)).toBeLessThan(10);
     const etag = res.headers.get('ETag')!;
     expect((await api('GET', `/v1/apps/${app.name}/revocations`, { key: null, headers: { 'If-None-Match': etag } })).status).toBe(304);

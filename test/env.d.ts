@@ -5,6 +5,8 @@ declare global {
   namespace Cloudflare {
     interface Env extends HeimdallEnv {
       TEST_MIGRATIONS: D1Migration[];
+      /** The origin the suites send requests to. */
+      TEST_BASE_URL: string;
     }
   }
 }

@@ -9,7 +9,8 @@ import { expect } from 'vitest';
 import worker from '../src/index';
 
 export const ROOT_KEY = env.HEIMDALL_ROOT_KEY as string;
-export const BASE = 'https://heimdall.test';
+/** The origin the suites call: the deployment's PUBLIC_BASE_URL, or localhost in the root-key-only project. */
+export const BASE = env.TEST_BASE_URL as string;
 
 /** The password of the suites' users: one value, which the hygiene sweep looks for in every answer. */
 export const PASSWORD = 'correct horse battery staple';

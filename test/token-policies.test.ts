@@ -15,7 +15,7 @@ import {
 const T = 1_800_000_000_000;
 
 describe('refresh-token family decisions', () => {
-  const fresh = () => startFamily({ appId: 'app_x', userId: 'usr_x', familyId: 'F', hash: 'h1', now: T });
+  const fresh = () => startFamily({ appId: 'app_x', userId: 'usr_x', familyId: 'F', hash: 'h1', now: T, appEpoch: 0, userEpoch: 0 });
 
   it('parses only its own token shape, and carries the family id', () => {
     const token = newRefreshToken('01M8GCYKQVBFWM07Q9RW99N439');
@@ -25,7 +25,7 @@ describe('refresh-token family decisions', () => {
 
   it('leases, then rotates; the old token becomes a tombstone', () => {
     const began = beginRotation(fresh(), 'h1', false, T + 1, 'L');
-    expect(began.outcome).toEqual({ kind: 'ok', leaseId: 'L', userId: 'usr_x', createdAt: T });
+    expect(began.outcome).toEqual({ kind: 'ok', leaseId: 'L', userId: 'usr_x', createdAt: T, appEpoch: 0, userEpoch: 0 });
     const done = commitRotation(began.state, 'L', 'h2', T + 2);
     expect(done.rotatedHash).toBe('h1');
     expect(done.state).toMatchObject({ currentHash: 'h2', generation: 2, lastUsedAt: T + 2, lease: null });

@@ -44,8 +44,8 @@ describe('the password grant', () => {
     const { payload, protectedHeader } = await verifyLikeAClient(res.body.access_token, app.name);
     expect(protectedHeader).toMatchObject({ alg: 'RS256', typ: 'at+jwt' });
     expect(typeof protectedHeader.kid).toBe('string');
-    expect(Object.keys(payload).sort()).toEqual(['app', 'app_id', 'aud', 'exp', 'iat', 'iss', 'jti', 'permissions', 'roles', 'sub'].sort());
-    expect(payload).toMatchObject({ iss: BASE, sub: user.id, aud: app.name, app_id: app.id, app: app.name, roles: ['admin', 'editor'] });
+    expect(Object.keys(payload).sort()).toEqual(['app', 'app_id', 'aud', 'exp', 'iat', 'iss', 'jti', 'permissions', 'roles', 'sub', 'app_epoch', 'sub_epoch'].sort());
+    expect(payload).toMatchObject({ iss: BASE, sub: user.id, aud: app.name, app_id: app.id, app: app.name, roles: ['admin', 'editor'], app_epoch: 0, sub_epoch: 0 });
     // Effective permissions: the union of both roles, each once.
     expect(payload.permissions).toEqual(['*', 'projects:read', 'projects:write', 'comments:read']);
     expect(payload.exp! - payload.iat!).toBe(3600);

@@ -26,6 +26,10 @@ export interface AccessTokenClaims extends JWTPayload {
   iat: number;
   exp: number;
   jti: string;
+  /** The app's cut-off count at issuance (README.md#revocation-cut-offs); absent in tokens of older builds. */
+  app_epoch?: number;
+  /** The user's cut-off count at issuance; absent for service tokens and tokens of older builds. */
+  sub_epoch?: number;
 }
 
 export interface SigningKey {
@@ -60,6 +64,10 @@ const KID = /^[A-Za-z0-9_-]{1,64}$/;
  * is decoded once, and a token of the wrong algorithm never costs a key
  * lookup (nor, with an unknown kid, a key-ring reload).
  */
+function isEpoch(value: unknown): boolean {
+  return value === undefined || (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0);
+}
+
 export async function verifyAccessToken(token: string, options: { issuer: string; keys: KeyLookup; now: number }): Promise<AccessTokenClaims> {
   // One spelling per token: no padding, whitespace or spare bits in any segment.
   if (token.length > 8192 || !isCanonicalCompactJws(token)) throw new InvalidTokenError('malformed');
@@ -94,5 +102,6 @@ export async function verifyAccessToken(token: string, options: { issuer: string
   if (typeof claims.aud !== 'string' || typeof claims.app !== 'string' || claims.aud !== claims.app) throw new InvalidTokenError('aud');
   if (typeof claims.app_id !== 'string' || typeof claims.sub !== 'string' || typeof claims.jti !== 'string') throw new InvalidTokenError('claims');
   if (!Array.isArray(claims.permissions) || !claims.permissions.every((p) => typeof p === 'string')) throw new InvalidTokenError('claims');
+  if (!isEpoch(claims.app_epoch) || !isEpoch(claims.sub_epoch)) throw new InvalidTokenError('claims');
   return claims as AccessTokenClaims;
 }

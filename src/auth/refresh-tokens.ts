@@ -45,6 +45,13 @@ export interface FamilyState {
   userId: string;
   familyId: string;
   createdAt: number;
+  /**
+   * The app's and the user's cut-off counts when the family started
+   * (README.md#revocation-cut-offs): a later cut-off ends it. Absent in
+   * families started by older builds, which compare `createdAt` instead.
+   */
+  appEpoch?: number;
+  userEpoch?: number;
   lastUsedAt: number;
   generation: number;
   currentHash: string;
@@ -57,16 +64,28 @@ export interface FamilyState {
 export type InvalidReason = 'unknown' | 'revoked' | 'expired' | 'in_flight';
 
 export type BeginOutcome =
-  | { kind: 'ok'; leaseId: string; userId: string; createdAt: number }
+  | { kind: 'ok'; leaseId: string; userId: string; createdAt: number; appEpoch?: number | undefined; userEpoch?: number | undefined }
   | { kind: 'reused'; userId: string }
   | { kind: 'invalid'; reason: InvalidReason };
 
-export function startFamily(input: { appId: string; userId: string; familyId: string; hash: string; now: number }): FamilyState {
+export interface FamilyStart {
+  appId: string;
+  userId: string;
+  familyId: string;
+  hash: string;
+  now: number;
+  appEpoch: number;
+  userEpoch: number;
+}
+
+export function startFamily(input: FamilyStart): FamilyState {
   return {
     appId: input.appId,
     userId: input.userId,
     familyId: input.familyId,
     createdAt: input.now,
+    appEpoch: input.appEpoch,
+    userEpoch: input.userEpoch,
     lastUsedAt: input.now,
     generation: 1,
     currentHash: input.hash,
@@ -109,7 +128,7 @@ export function beginRotation(
   if (state.lease && state.lease.expiresAt > now) return { state, outcome: { kind: 'invalid', reason: 'in_flight' } };
   return {
     state: { ...state, lease: { id: leaseId, hash, expiresAt: now + REFRESH_LEASE_MS } },
-    outcome: { kind: 'ok', leaseId, userId: state.userId, createdAt: state.createdAt },
+    outcome: { kind: 'ok', leaseId, userId: state.userId, createdAt: state.createdAt, appEpoch: state.appEpoch, userEpoch: state.userEpoch },
   };
 }
 

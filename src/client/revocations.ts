@@ -24,14 +24,40 @@ export interface RevocationOptions {
 
 interface Feed {
   app_not_before: number | null;
-  revocations: { type: string; id: string; not_before: number }[];
+  app_epoch?: number;
+  revocations: { type: string; id: string; not_before: number; epoch?: number }[];
+}
+
+/** A subject's cut-off: the instant (seconds), and for users the cut-off count. */
+interface SubjectCutoff {
+  notBefore: number;
+  epoch: number | undefined;
 }
 
 interface Snapshot {
   fetchedAt: number;
   etag: string | null;
   appNotBefore: number | null;
-  subjects: Map<string, number>;
+  appEpoch: number | undefined;
+  subjects: Map<string, SubjectCutoff>;
+}
+
+/** The claims a cut-off is decided on. */
+export interface CutoffClaims {
+  sub: string;
+  iat: number;
+  app_epoch?: unknown;
+  sub_epoch?: unknown;
+}
+
+/**
+ * Whether a token predates a cut-off (README.md#revocation-cut-offs): by the
+ * cut-off counts when both the token and the feed carry them, which is exact
+ * within one second; else by `iat` against the instant, rounded up.
+ */
+function predates(count: unknown, epoch: number | undefined, iat: number, notBefore: number | null): boolean {
+  if (typeof count === 'number' && epoch !== undefined) return count < epoch;
+  return notBefore !== null && iat < notBefore;
 }
 
 export class RevocationPoller {
@@ -65,9 +91,21 @@ export class RevocationPoller {
     }
     if (!res.ok) throw new Error(`heimdall: revocation feed answered ${res.status}`);
     const feed = (await res.json()) as Feed;
-    const subjects = new Map<string, number>();
-    for (const entry of feed.revocations) subjects.set(entry.id, Math.max(entry.not_before, subjects.get(entry.id) ?? 0));
-    this.#snapshot = { fetchedAt: Date.now(), etag: res.headers.get('ETag'), appNotBefore: feed.app_not_before, subjects };
+    const subjects = new Map<string, SubjectCutoff>();
+    for (const entry of feed.revocations) {
+      const seen = subjects.get(entry.id);
+      subjects.set(entry.id, {
+        notBefore: Math.max(entry.not_before, seen?.notBefore ?? 0),
+        epoch: typeof entry.epoch === 'number' ? Math.max(entry.epoch, seen?.epoch ?? 0) : seen?.epoch,
+      });
+    }
+    this.#snapshot = {
+      fetchedAt: Date.now(),
+      etag: res.headers.get('ETag'),
+      appNotBefore: feed.app_not_before,
+      appEpoch: typeof feed.app_epoch === 'number' ? feed.app_epoch : undefined,
+      subjects,
+    };
   }
 
   #refresh(): Promise<void> {
@@ -79,8 +117,8 @@ export class RevocationPoller {
     return this.#loading;
   }
 
-  /** True when the feed says tokens of this subject (or app) issued at `iat` no longer pass. */
-  async isRevoked(claims: { sub: string; iat: number }): Promise<boolean> {
+  /** True when the feed says this token of its subject (or app) no longer passes. */
+  async isRevoked(claims: CutoffClaims): Promise<boolean> {
     const now = Date.now();
     if (now - this.#lastAttempt >= this.#intervalMs) {
       const refresh = this.#refresh();
@@ -91,9 +129,9 @@ export class RevocationPoller {
       if (this.#deny) return true;
       if (!snapshot) return false;
     }
-    if (snapshot.appNotBefore !== null && claims.iat < snapshot.appNotBefore) return true;
+    if (predates(claims.app_epoch, snapshot.appEpoch, claims.iat, snapshot.appNotBefore)) return true;
     const cutoff = snapshot.subjects.get(claims.sub);
-    return cutoff !== undefined && claims.iat < cutoff;
+    return cutoff !== undefined && predates(claims.sub_epoch, cutoff.epoch, claims.iat, cutoff.notBefore);
   }
 
   close(): void {

@@ -38,6 +38,8 @@ export const apps = sqliteTable(
     authzVersion: integer('authz_version').notNull().default(0),
     /** Tokens (access and refresh) issued before this instant are dead (archive). */
     tokensInvalidBefore: integer('tokens_invalid_before'),
+    /** Counts the app's cut-offs; a token carries the value it was issued under (README.md#revocation-cut-offs). */
+    tokenEpoch: integer('token_epoch').notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     archivedAt: integer('archived_at'),
@@ -64,6 +66,8 @@ export const users = sqliteTable(
     metadata: text('metadata').notNull().default('{}'),
     /** Tokens issued before this instant are dead (deactivation, password change). */
     tokensInvalidBefore: integer('tokens_invalid_before'),
+    /** Counts the user's cut-offs; a token carries the value it was issued under (README.md#revocation-cut-offs). */
+    tokenEpoch: integer('token_epoch').notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     deactivatedAt: integer('deactivated_at'),

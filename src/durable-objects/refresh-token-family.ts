@@ -18,6 +18,7 @@ import {
   revoke,
   revokeByToken,
   startFamily,
+  type FamilyStart,
   type BeginOutcome,
   type FamilyState,
 } from '../auth/refresh-tokens';
@@ -39,7 +40,7 @@ export class RefreshTokenFamily extends DurableObject<Env> {
     return this.ctx.storage.kv.get<number>(rotatedKey(hash)) !== undefined;
   }
 
-  async start(input: { appId: string; userId: string; familyId: string; hash: string; now: number }): Promise<void> {
+  async start(input: FamilyStart): Promise<void> {
     const state = startFamily(input);
     this.save(state);
     // Everything is forgotten once no token of the family can be valid any more.

@@ -18,6 +18,7 @@ export const ERROR_STATUS = {
   PAYLOAD_TOO_LARGE: 413,
   RATE_LIMITED: 429,
   INTERNAL_ERROR: 500,
+  CONFIGURATION_ERROR: 500,
   UNAVAILABLE: 503,
 } as const;
 
@@ -82,6 +83,15 @@ export function appArchived(): ApiError {
 /** The one answer for a token that does not verify or whose subject, credential or app is gone. */
 export function invalidToken(): ApiError {
   return new ApiError('INVALID_TOKEN', 'the token is invalid, expired or revoked');
+}
+
+/**
+ * A required setting is missing or malformed (docs/configuration.md#configuration-errors): a
+ * deployment mistake, which no retry fixes. The message names the setting,
+ * never its value.
+ */
+export function configurationError(setting: string, problem: string): ApiError {
+  return new ApiError('CONFIGURATION_ERROR', `server misconfigured: ${setting} ${problem}`);
 }
 
 /** Storage or a Durable Object failed: the request changed nothing, and no check passed. */

@@ -6,10 +6,31 @@
 import type { Context } from 'hono';
 import { config } from '../env';
 import type { AppEnv } from './context';
+import { configurationError } from './errors';
 
 export function publicBase(c: Context<AppEnv>): string {
   const { publicBaseUrl, basePath } = config(c.env);
-  return (publicBaseUrl || requestOrigin(c.req.url)) + basePath;
+  return (publicBaseUrl || localOrigin(c.req.url)) + basePath;
+}
+
+/** Hosts of local development, where the request's origin may stand in for `PUBLIC_BASE_URL`. */
+const LOCAL_HOST = /^(localhost|127\.0\.0\.1|\[::1\])$/;
+
+/**
+ * The request's origin, for local development only
+ * (docs/configuration.md#public-base-url): anywhere else a URL built from the
+ * Host header would let a caller choose the issuer and every link Heimdall
+ * hands out, so an empty `PUBLIC_BASE_URL` is a configuration error there.
+ */
+let lastLocalOrigin = '';
+
+function localOrigin(url: string): string {
+  const origin = requestOrigin(url);
+  if (origin === lastLocalOrigin) return origin;
+  const host = origin.slice(origin.indexOf('//') + 2).replace(/:\d+$/, '');
+  if (!LOCAL_HOST.test(host)) throw configurationError('PUBLIC_BASE_URL', 'is not set (required unless the host is localhost)');
+  lastLocalOrigin = origin;
+  return origin;
 }
 
 /** The origin last parsed in this isolate: almost every request of an isolate has the same. */

@@ -55,8 +55,19 @@ function logFailure(c: Context, apiError: ApiError, err: unknown): void {
   console.error(JSON.stringify({ level: 'error', request_id: c.get('requestId'), code: apiError.code, detail: detail.slice(0, 300) }));
 }
 
+/** Configuration errors already logged by this isolate: each is logged once, not once per request. */
+const loggedConfigurationErrors = new Set<string>();
+
+function shouldLog(apiError: ApiError): boolean {
+  if (apiError.status < 500) return false;
+  if (apiError.code !== 'CONFIGURATION_ERROR') return true;
+  if (loggedConfigurationErrors.has(apiError.message)) return false;
+  loggedConfigurationErrors.add(apiError.message);
+  return true;
+}
+
 export function renderError(err: unknown, c: Context): Response {
   const apiError = toApiError(err);
-  if (apiError.status >= 500) logFailure(c, apiError, apiError === err ? apiError.cause : err);
+  if (shouldLog(apiError)) logFailure(c, apiError, apiError === err ? (apiError.cause ?? apiError) : err);
   return c.json(apiError.toBody(), apiError.status as ContentfulStatusCode, apiError.headers);
 }

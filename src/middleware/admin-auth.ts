@@ -13,7 +13,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { sha256, timingSafeEqual } from '../auth/secrets';
 import { database } from '../db/client';
-import type { Env } from '../env';
+import { rootKey, type Env } from '../env';
 import { clientIp, type AdminPrincipal, type AppEnv } from '../lib/context';
 import { ApiError } from '../lib/errors';
 import { ipBucket, keyBucket } from '../rate-limit/buckets';
@@ -37,9 +37,9 @@ export function bearerToken(header: string | undefined): string | null {
 let rootDigest: { key: string; digest: Uint8Array } | undefined;
 
 async function isRootKey(env: Env, presented: string): Promise<boolean> {
-  const root = env.HEIMDALL_ROOT_KEY;
-  // A missing or trivially short root secret never authenticates anyone.
-  if (!root || root.length < 16) return false;
+  // A missing or trivially short root secret is a deployment mistake: a 500
+  // that names it, never a 401 that looks like a wrong key.
+  const root = rootKey(env);
   if (rootDigest?.key !== root) rootDigest = { key: root, digest: await sha256(root) };
   // Compare digests, not strings: equal length, constant time, no early exit.
   return timingSafeEqual(await sha256(presented), rootDigest.digest);
@@ -91,6 +91,9 @@ export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler<App
 
   return async function adminAuth(c, next) {
     const header = c.req.header('Authorization');
+    // Checked before anything else, so every admin route answers the same 500
+    // to a deployment without its root key, whatever key is presented.
+    if (!(optional && header === undefined)) rootKey(c.env);
     const presented = bearerToken(header);
     let principal: AdminPrincipal | null = null;
     let lookupFailure: unknown;

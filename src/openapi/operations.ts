@@ -151,7 +151,7 @@ export const OPERATIONS: Record<string, OperationDoc> = {
     tag: 'Tokens',
     status: 200,
     response: revocationFeedResource,
-    description: 'Subjects and credentials whose tokens issued before `not_before` must be refused. Cached 1 s, ETag.',
+    description: 'Users, credentials and the app whose older tokens must be refused: a token whose `sub_epoch` (`app_epoch`) is below the entry\'s `epoch` (`app_epoch`), or, without those claims, whose `iat` is before `not_before`. Cached 1 s, ETag.',
   },
 
   'POST /v1/apps/:app_name/credentials': {

@@ -282,8 +282,14 @@ export const revocationFeedResource = z
     app: z.string(),
     app_id: z.string(),
     app_not_before: z.number().int().nullable(),
+    app_epoch: z.number().int(),
     window_seconds: z.number().int(),
-    revocations: z.array(z.object({ type: z.enum(['user', 'credential']), id: z.string(), not_before: z.number().int() })),
+    revocations: z.array(z.object({
+      type: z.enum(['user', 'credential']),
+      id: z.string(),
+      not_before: z.number().int(),
+      epoch: z.number().int().optional(),
+    })),
   })
   .meta({ id: 'RevocationFeed' });
 

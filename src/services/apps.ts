@@ -34,6 +34,7 @@ export async function createApp(db: Db, actor: Actor, input: NewApp, now: number
     metadata: JSON.stringify(input.metadata ?? {}),
     authzVersion: 0,
     tokensInvalidBefore: null,
+    tokenEpoch: 0,
     createdAt: now,
     updatedAt: now,
     archivedAt: null,
@@ -165,13 +166,20 @@ export async function updateApp(db: Db, actor: Actor, app: AppRow, input: AppCha
  */
 export async function archiveApp(db: Db, actor: Actor, app: AppRow, now: number): Promise<AppRow> {
   assertActive(app);
-  const archived: AppRow = { ...app, status: 'archived', archivedAt: now, updatedAt: now, tokensInvalidBefore: now };
+  const archived: AppRow = { ...app, status: 'archived', archivedAt: now, updatedAt: now, tokensInvalidBefore: now, tokenEpoch: app.tokenEpoch + 1 };
   try {
     await db.batch([
       guard(db, sql`EXISTS (SELECT 1 FROM apps WHERE id = ${app.id} AND status = 'active')`),
       db
         .update(apps)
-        .set({ status: 'archived', archivedAt: now, updatedAt: now, tokensInvalidBefore: now, authzVersion: sql`${apps.authzVersion} + 1` })
+        .set({
+          status: 'archived',
+          archivedAt: now,
+          updatedAt: now,
+          tokensInvalidBefore: now,
+          tokenEpoch: sql`${apps.tokenEpoch} + 1`,
+          authzVersion: sql`${apps.authzVersion} + 1`,
+        })
         .where(eq(apps.id, app.id)),
       auditEntry(db, actor, { appId: app.id, action: 'app.archived', targetType: 'app', targetId: app.id, metadata: { name: app.name } }, now),
     ]);

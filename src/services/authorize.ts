@@ -55,6 +55,7 @@ interface AppSnapshot {
   name: string;
   active: boolean;
   tokensInvalidBefore: number | null;
+  epoch: number;
   version: number;
   fetchedAt: number;
 }
@@ -63,6 +64,7 @@ interface SubjectSnapshot {
   version: number;
   active: boolean;
   tokensInvalidBefore: number | null;
+  epoch: number;
   roles: string[];
   permissions: string[];
 }
@@ -79,14 +81,24 @@ function remember(key: string, snapshot: SubjectSnapshot): void {
 
 function appQuery(db: Db, appId: string) {
   return db
-    .select({ id: apps.id, name: apps.name, status: apps.status, tokensInvalidBefore: apps.tokensInvalidBefore, version: apps.authzVersion })
+    .select({
+      id: apps.id,
+      name: apps.name,
+      status: apps.status,
+      tokensInvalidBefore: apps.tokensInvalidBefore,
+      epoch: apps.tokenEpoch,
+      version: apps.authzVersion,
+    })
     .from(apps)
     .where(eq(apps.id, appId));
 }
 
-function toAppSnapshot(row: { id: string; name: string; status: string; tokensInvalidBefore: number | null; version: number } | undefined, now: number): AppSnapshot | null {
+type AppSnapshotRow = { id: string; name: string; status: string; tokensInvalidBefore: number | null; epoch: number; version: number };
+
+function toAppSnapshot(row: AppSnapshotRow | undefined, now: number): AppSnapshot | null {
   if (!row) return null;
-  return { id: row.id, name: row.name, active: row.status === 'active', tokensInvalidBefore: row.tokensInvalidBefore, version: row.version, fetchedAt: now };
+  const { status, ...rest } = row;
+  return { ...rest, active: status === 'active', fetchedAt: now };
 }
 
 function readApp(db: Db, appId: string, now: number): Promise<AppSnapshot | null> {
@@ -132,13 +144,13 @@ async function readSubject(db: Db, appId: string, subject: string, now: number):
     return {
       app,
       subject: app && cred
-        ? { version: app.version, active: cred.status === 'active', tokensInvalidBefore: null, roles: [], permissions: JSON.parse(cred.permissions) as string[] }
+        ? { version: app.version, active: cred.status === 'active', tokensInvalidBefore: null, epoch: 0, roles: [], permissions: JSON.parse(cred.permissions) as string[] }
         : null,
     };
   }
   const [appRows, userRows, roleRows] = await db.batch([
     appQuery(db, appId),
-    db.select({ status: users.status, tokensInvalidBefore: users.tokensInvalidBefore }).from(users)
+    db.select({ status: users.status, tokensInvalidBefore: users.tokensInvalidBefore, epoch: users.tokenEpoch }).from(users)
       .where(and(eq(users.appId, appId), eq(users.id, subject))),
     db.select({ name: roles.name, permissions: roles.permissions }).from(userRoles)
       .innerJoin(roles, and(eq(roles.id, userRoles.roleId), eq(roles.appId, userRoles.appId)))
@@ -154,6 +166,7 @@ async function readSubject(db: Db, appId: string, subject: string, now: number):
           version: app.version,
           active: user.status === 'active',
           tokensInvalidBefore: user.tokensInvalidBefore,
+          epoch: user.epoch,
           roles: roleRows.map((r) => r.name),
           permissions: mergePermissions(roleRows.map((r) => JSON.parse(r.permissions) as string[])),
         }
@@ -161,9 +174,25 @@ async function readSubject(db: Db, appId: string, subject: string, now: number):
   };
 }
 
-/** True when a token issued at `iat` (seconds) predates a cut-off stamped at `cutoff` (ms). */
+/**
+ * True when the token predates a cut-off of its app or subject
+ * (README.md#revocation-cut-offs). A token carries the cut-off counts it was
+ * issued under, exact whatever the clock says; a token of an older build,
+ * without them, is compared by `iat` (seconds) against the stamped instant,
+ * rounded up, so within the cut-off's second it is refused.
+ */
+function cutOff(claims: AccessTokenClaims, app: AppSnapshot, subject: SubjectSnapshot): boolean {
+  if (claims.app_epoch !== undefined ? claims.app_epoch < app.epoch : issuedBefore(claims.iat, app.tokensInvalidBefore)) return true;
+  return claims.sub_epoch !== undefined ? claims.sub_epoch < subject.epoch : issuedBefore(claims.iat, subject.tokensInvalidBefore);
+}
+
 function issuedBefore(iat: number, cutoff: number | null): boolean {
   return cutoff !== null && iat < Math.ceil(cutoff / 1000);
+}
+
+/** A token issued under a later cut-off than a snapshot knows proves the snapshot stale. */
+function newerThan(claims: AccessTokenClaims, app: AppSnapshot, subject: SubjectSnapshot): boolean {
+  return (claims.app_epoch ?? 0) > app.epoch || (claims.sub_epoch ?? 0) > subject.epoch;
 }
 
 export interface AuthorizeRequest {
@@ -202,7 +231,7 @@ export async function authorize(
   let app = await appSnapshot(db, claims.app_id, now, waitUntil);
   const key = `${claims.app_id}:${claims.sub}`;
   let subject = subjectSnapshots.get(key);
-  if (!app || !subject || subject.version !== app.version) {
+  if (!app || !subject || subject.version !== app.version || newerThan(claims, app, subject)) {
     const read = await readSubject(db, claims.app_id, claims.sub, now);
     app = read.app;
     if (app) appSnapshots.set(app.id, app);
@@ -210,7 +239,7 @@ export async function authorize(
     subject = read.subject ?? undefined;
   }
   if (!app || !subject || app.name !== claims.aud || !app.active || !subject.active) throw invalidToken();
-  if (issuedBefore(claims.iat, app.tokensInvalidBefore) || issuedBefore(claims.iat, subject.tokensInvalidBefore)) throw invalidToken();
+  if (cutOff(claims, app, subject)) throw invalidToken();
 
   const reason = request.app !== undefined && request.app !== app.name
     ? 'app_mismatch'

@@ -17,15 +17,19 @@ import { apps, credentials, users, type AppRow } from '../db/schema';
 export interface RevocationEntry {
   type: 'user' | 'credential';
   id: string;
-  /** Unix seconds: a token of this subject with `iat` before it must be refused. */
+  /** Unix seconds: a token of this subject with `iat` before it must be refused (for tokens without `sub_epoch`). */
   not_before: number;
+  /** Users: a token whose `sub_epoch` is lower must be refused (README.md#revocation-cut-offs). */
+  epoch?: number;
 }
 
 export interface RevocationFeed {
   app: string;
   app_id: string;
-  /** Unix seconds: every token of the app with `iat` before it must be refused (null: none). */
+  /** Unix seconds: every token of the app with `iat` before it must be refused (null: none); for tokens without `app_epoch`. */
   app_not_before: number | null;
+  /** Every token of the app whose `app_epoch` is lower must be refused. */
+  app_epoch: number;
   window_seconds: number;
   revocations: RevocationEntry[];
 }
@@ -38,8 +42,8 @@ function seconds(ms: number): number {
 export async function revocationFeed(db: Db, app: AppRow, windowSeconds: number, now: number): Promise<RevocationFeed> {
   const since = now - windowSeconds * 1000;
   const [appRows, userRows, credRows] = await db.batch([
-    db.select({ tokensInvalidBefore: apps.tokensInvalidBefore }).from(apps).where(eq(apps.id, app.id)),
-    db.select({ id: users.id, at: users.tokensInvalidBefore }).from(users)
+    db.select({ tokensInvalidBefore: apps.tokensInvalidBefore, epoch: apps.tokenEpoch }).from(apps).where(eq(apps.id, app.id)),
+    db.select({ id: users.id, at: users.tokensInvalidBefore, epoch: users.tokenEpoch }).from(users)
       .where(and(eq(users.appId, app.id), gt(users.tokensInvalidBefore, since))),
     db.select({ id: credentials.id, at: credentials.revokedAt }).from(credentials)
       .where(and(eq(credentials.appId, app.id), gt(credentials.revokedAt, since))),
@@ -48,13 +52,14 @@ export async function revocationFeed(db: Db, app: AppRow, windowSeconds: number,
   // so the cut-off alone refuses everything an archived app ever issued.
   const appCutoff = appRows[0]?.tokensInvalidBefore ?? null;
   const revocations: RevocationEntry[] = [
-    ...userRows.map((r) => ({ type: 'user' as const, id: r.id, not_before: seconds(r.at!) })),
+    ...userRows.map((r) => ({ type: 'user' as const, id: r.id, not_before: seconds(r.at!), epoch: r.epoch })),
     ...credRows.map((r) => ({ type: 'credential' as const, id: r.id, not_before: seconds(r.at!) })),
   ].sort((a, b) => a.not_before - b.not_before || a.id.localeCompare(b.id));
   return {
     app: app.name,
     app_id: app.id,
     app_not_before: appCutoff !== null && appCutoff > since ? seconds(appCutoff) : null,
+    app_epoch: appRows[0]?.epoch ?? 0,
     window_seconds: windowSeconds,
     revocations,
   };

@@ -15,7 +15,9 @@ import type { SigningKey } from '../auth/jwt';
 import {
   generateSigningKey,
   importVerificationKey,
+  sealingKey,
   sealPrivateKey,
+  UnsealError,
   unsealSigningKey,
   type PublicJwk,
 } from '../auth/signing-keys';
@@ -47,7 +49,8 @@ interface KeyRing {
 let ring: KeyRing | undefined;
 let loading: Promise<KeyRing> | undefined;
 let lastUnknownKidReload = 0;
-let signer: { kid: string; key: Promise<CryptoKey> } | undefined;
+/** The active private key, unsealed once per isolate; valid for that kid under that sealing key only. */
+let signer: { kid: string; sealedWith: CryptoKey; key: Promise<CryptoKey> } | undefined;
 
 function publishable(row: KeyView, now: number): boolean {
   return row.status !== 'retired' || (row.expiresAt ?? 0) > now;
@@ -119,12 +122,13 @@ export async function verificationKey(db: Db, kid: string, now: number, waitUnti
 }
 
 async function newKeyRow(env: Env, status: 'next' | 'active', now: number) {
+  const seal = await sealingKey(env);
   const key = await generateSigningKey();
   return {
     kid: key.kid,
     status,
     publicJwk: JSON.stringify(key.publicJwk),
-    privateJwkSealed: await sealPrivateKey(key.privateJwk, key.kid, env.HEIMDALL_KEY_ENCRYPTION_KEY),
+    privateJwkSealed: await sealPrivateKey(key.privateJwk, key.kid, seal),
     createdAt: now,
     activatedAt: status === 'active' ? now : null,
     retiredAt: null,
@@ -147,21 +151,86 @@ async function bootstrap(env: Env, db: Db, now: number): Promise<void> {
 
 /** The active signing key, imported once per isolate. Creates the first keys if there are none. */
 export async function activeSigningKey(env: Env, db: Db, now: number, waitUntil?: WaitUntil): Promise<SigningKey> {
+  const seal = await sealingKey(env);
   let current = await keyRing(db, now, waitUntil);
   if (!current.active) {
     await bootstrap(env, db, now);
     current = await reload(db, now);
   }
-  const active = current.active!;
-  if (signer?.kid !== active.kid) {
-    const key = unsealSigningKey(active.sealed, active.kid, env.HEIMDALL_KEY_ENCRYPTION_KEY);
+  try {
+    return await unsealActive(current.active!, seal);
+  } catch (err) {
+    if (!(err instanceof UnsealError)) throw err;
+  }
+  // The sealing secret changed since this key was sealed: replace it, or use
+  // the replacement another isolate made meanwhile.
+  const replaced = await replaceUnsealableKeys(env, db, current.active!.kid, now);
+  return unsealActive(replaced, seal);
+}
+
+async function unsealActive(active: NonNullable<KeyRing['active']>, seal: CryptoKey): Promise<SigningKey> {
+  if (signer?.kid !== active.kid || signer.sealedWith !== seal) {
+    const key = unsealSigningKey(active.sealed, active.kid, seal);
     // A failed unseal must not be cached: the next request tries again.
     key.catch(() => {
       if (signer?.key === key) signer = undefined;
     });
-    signer = { kid: active.kid, key };
+    signer = { kid: active.kid, sealedWith: seal, key };
   }
   return { kid: active.kid, privateKey: await signer.key };
+}
+
+/** Audit actor of the changes Heimdall makes on its own (scheduled rotation, key replacement). */
+const SYSTEM_ACTOR: Actor = { id: null, ip: null, userAgent: 'heimdall', requestId: null };
+
+/**
+ * Replaces an active key whose private part no longer unseals
+ * (docs/configuration.md#changing-the-sealing-key): it is retired like in a
+ * rotation, so its public part stays in the JWKS and tokens it signed keep
+ * verifying until they expire; the next key, sealed under the same old
+ * secret, is retired too (it never signed anything); a fresh active and a
+ * fresh next key are sealed under the current secret. Guarded on the active
+ * kid, so concurrent isolates replace it once; the others use the winner's.
+ */
+async function replaceUnsealableKeys(env: Env, db: Db, unsealable: string, now: number): Promise<NonNullable<KeyRing['active']>> {
+  const [active, next] = await Promise.all([newKeyRow(env, 'active', now), newKeyRow(env, 'next', now)]);
+  const previousNext = (await readRing(db, now)).keys.find((k) => k.status === 'next');
+  const retireUntil = retirementEnd(env, now);
+  try {
+    await db.batch([
+      guard(db, sql`EXISTS (SELECT 1 FROM signing_keys WHERE kid = ${unsealable} AND status = 'active')`),
+      db.update(signingKeys).set({ status: 'retired', retiredAt: now, expiresAt: now }).where(eq(signingKeys.status, 'next')),
+      db.update(signingKeys).set({ status: 'retired', retiredAt: now, expiresAt: retireUntil }).where(eq(signingKeys.kid, unsealable)),
+      db.insert(signingKeys).values(active),
+      db.insert(signingKeys).values(next),
+      auditEntry(db, SYSTEM_ACTOR, {
+        appId: null,
+        action: 'signing_key.rotated',
+        targetType: 'signing_key',
+        targetId: active.kid,
+        metadata: {
+          trigger: 'unseal_failed',
+          reason: 'the active private key does not unseal with the configured sealing key (HEIMDALL_KEY_ENCRYPTION_KEY or the root key changed)',
+          retired_kid: unsealable,
+          ...(previousNext ? { discarded_next_kid: previousNext.kid } : {}),
+          active_kid: active.kid,
+          next_kid: next.kid,
+          retired_until: new Date(retireUntil).toISOString(),
+        },
+      }, now),
+    ]);
+  } catch (err) {
+    if (!isGuardFailure(err)) throw err;
+  }
+  invalidateKeyRing();
+  const fresh = await reload(db, now);
+  if (!fresh.active || fresh.active.kid === unsealable) throw new Error('signing key replacement left no usable active key');
+  return fresh.active;
+}
+
+/** When a key retired now leaves the JWKS: after every token it can have signed has expired. */
+function retirementEnd(env: Env, now: number): number {
+  return now + 2 * KEY_RING_TTL_MS + config(env).accessTokenTtlSeconds * 1000 + RETIREMENT_MARGIN_MS;
 }
 
 /**
@@ -179,7 +248,7 @@ export async function rotateSigningKeys(env: Env, db: Db, actor: Actor, now: num
   const next = current.keys.find((k) => k.status === 'next');
   const replacement = await newKeyRow(env, 'next', now);
   const promoted = next ?? (await newKeyRow(env, 'active', now));
-  const retireUntil = now + 2 * KEY_RING_TTL_MS + config(env).accessTokenTtlSeconds * 1000 + RETIREMENT_MARGIN_MS;
+  const retireUntil = retirementEnd(env, now);
   try {
     await db.batch([
       guard(db, sql`EXISTS (SELECT 1 FROM signing_keys WHERE kid = ${active.kid} AND status = 'active')`),
@@ -235,7 +304,7 @@ export async function runScheduledKeyMaintenance(env: Env, db: Db, now: number):
   const ageLimit = config(env).signingKeyRotationDays * 24 * 3600_000;
   let rotated = false;
   if (current.active && now - (current.active.activatedAt ?? current.active.createdAt) >= ageLimit) {
-    await rotateSigningKeys(env, db, { id: null, ip: null, userAgent: 'scheduled', requestId: null }, now, 'schedule');
+    await rotateSigningKeys(env, db, { ...SYSTEM_ACTOR, userAgent: 'scheduled' }, now, 'schedule');
     rotated = true;
   }
   const pruned = await db

@@ -56,7 +56,7 @@ export async function userGrants(db: Db, appId: string, userId: string): Promise
 export async function issueAccessToken(
   ctx: GrantContext,
   app: AppRow,
-  subject: { sub: string; roles?: string[]; permissions: string[]; clientId?: string },
+  subject: { sub: string; roles?: string[]; permissions: string[]; clientId?: string; epoch?: number },
 ): Promise<{ token: string; jti: string; expiresIn: number }> {
   const ttl = config(ctx.env).accessTokenTtlSeconds;
   const iat = Math.floor(ctx.now / 1000);
@@ -73,14 +73,13 @@ export async function issueAccessToken(
     iat,
     exp: iat + ttl,
     jti,
+    app_epoch: app.tokenEpoch,
+    ...(subject.epoch !== undefined ? { sub_epoch: subject.epoch } : {}),
   };
-  let key;
-  try {
-    key = await activeSigningKey(ctx.env, ctx.db, ctx.now, ctx.waitUntil);
-  } catch (err) {
-    // No key material (a missing key-encryption secret, storage down): never an unsigned or HS token.
-    throw unavailable(err);
-  }
+  // Without key material there is no token (never an unsigned or HS one): a
+  // configuration error stays a 500 that names the setting, and only storage
+  // failing becomes a 503.
+  const key = await activeSigningKey(ctx.env, ctx.db, ctx.now, ctx.waitUntil);
   return { token: await signAccessToken(claims, key), jti, expiresIn: ttl };
 }
 
@@ -89,11 +88,20 @@ function familyStub(env: Env, appId: string, familyId: string) {
 }
 
 /** Starts a refresh-token family for a user and returns its first token. */
-async function startSession(ctx: GrantContext, app: AppRow, userId: string): Promise<{ refreshToken: string; familyId: string }> {
+async function startSession(ctx: GrantContext, app: AppRow, user: UserRow): Promise<{ refreshToken: string; familyId: string }> {
   const familyId = newFamilyId(ctx.now);
   const refreshToken = newRefreshToken(familyId);
+  const hash = await hashSecret(refreshToken);
   try {
-    await familyStub(ctx.env, app.id, familyId).start({ appId: app.id, userId, familyId, hash: await hashSecret(refreshToken), now: ctx.now });
+    await familyStub(ctx.env, app.id, familyId).start({
+      appId: app.id,
+      userId: user.id,
+      familyId,
+      hash,
+      now: ctx.now,
+      appEpoch: app.tokenEpoch,
+      userEpoch: user.tokenEpoch,
+    });
   } catch (err) {
     throw unavailable(err);
   }
@@ -146,8 +154,8 @@ export async function passwordGrant(ctx: GrantContext, app: AppRow, input: { ema
 async function issueUserTokens(ctx: GrantContext, app: AppRow, user: UserRow, grantType: 'password' | 'invite'): Promise<TokenResponse> {
   const grants = await userGrants(ctx.db, app.id, user.id);
   const [access, session] = await Promise.all([
-    issueAccessToken(ctx, app, { sub: user.id, roles: grants.roles, permissions: grants.permissions }),
-    startSession(ctx, app, user.id),
+    issueAccessToken(ctx, app, { sub: user.id, roles: grants.roles, permissions: grants.permissions, epoch: user.tokenEpoch }),
+    startSession(ctx, app, user),
   ]);
   await auditEntry(ctx.db, ctx.actor, {
     appId: app.id,
@@ -199,17 +207,15 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
   try {
     const [user, current] = await Promise.all([
       ctx.db.select().from(users).where(and(eq(users.id, begun.userId), eq(users.appId, app.id))).get(),
-      ctx.db.select({ status: apps.status, tokensInvalidBefore: apps.tokensInvalidBefore }).from(apps).where(eq(apps.id, app.id)).get(),
+      ctx.db.select().from(apps).where(eq(apps.id, app.id)).get(),
     ]);
-    const invalidated =
-      !user || user.status !== 'active' || current?.status !== 'active' ||
-      begun.createdAt < (user.tokensInvalidBefore ?? 0) || begun.createdAt < (current.tokensInvalidBefore ?? 0);
+    const invalidated = !user || user.status !== 'active' || current?.status !== 'active' || cutOffSince(begun, user, current);
     if (invalidated) {
       await stub.revokeFamily('user_or_app_invalidated', ctx.now);
       throw invalidToken();
     }
     const grants = await userGrants(ctx.db, app.id, user.id);
-    access = await issueAccessToken(ctx, app, { sub: user.id, roles: grants.roles, permissions: grants.permissions });
+    access = await issueAccessToken(ctx, current, { sub: user.id, roles: grants.roles, permissions: grants.permissions, epoch: user.tokenEpoch });
     await auditEntry(ctx.db, ctx.actor, {
       appId: app.id,
       action: 'token.refreshed',
@@ -235,6 +241,19 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
   }
   if (!committed) throw invalidToken();
   return { access_token: access.token, token_type: 'Bearer', expires_in: access.expiresIn, refresh_token: refreshToken };
+}
+
+/**
+ * True when the user or the app was cut off since the family started
+ * (README.md#revocation-cut-offs): by the counts the family recorded, exact
+ * even within one millisecond; for a family of an older build, by its start
+ * time against the stamped cut-off.
+ */
+function cutOffSince(family: { createdAt: number; appEpoch?: number | undefined; userEpoch?: number | undefined }, user: UserRow, app: AppRow): boolean {
+  if (family.appEpoch !== undefined && family.userEpoch !== undefined) {
+    return family.userEpoch < user.tokenEpoch || family.appEpoch < app.tokenEpoch;
+  }
+  return family.createdAt < (user.tokensInvalidBefore ?? 0) || family.createdAt < (app.tokensInvalidBefore ?? 0);
 }
 
 /**

@@ -77,6 +77,7 @@ export function newUserRow(
     status: 'active',
     metadata: JSON.stringify(input.metadata ?? {}),
     tokensInvalidBefore: null,
+    tokenEpoch: 0,
     createdAt: now,
     updatedAt: now,
     deactivatedAt: null,
@@ -189,8 +190,10 @@ export async function updateUser(db: Db, actor: Actor, app: AppRow, current: Use
   next.updatedAt = now;
   if (passwordChanged) {
     next.passwordHash = await hashPassword(input.password!);
-    // A new password ends every session: refresh families and, at authorize, access tokens.
+    // A new password ends every session: refresh families and, at authorize,
+    // access tokens (a cut-off: README.md#revocation-cut-offs).
     next.tokensInvalidBefore = now;
+    next.tokenEpoch = user.tokenEpoch + 1;
   }
   try {
     await tenantWrite(db, app.id, [
@@ -203,6 +206,7 @@ export async function updateUser(db: Db, actor: Actor, app: AppRow, current: Use
         deactivatedAt: next.deactivatedAt,
         passwordHash: next.passwordHash,
         tokensInvalidBefore: next.tokensInvalidBefore,
+        ...(passwordChanged ? { tokenEpoch: sql`${users.tokenEpoch} + 1` } : {}),
         updatedAt: now,
       }).where(and(eq(users.id, user.id), eq(users.appId, app.id))),
       ...(passwordChanged || reactivating ? [bumpAuthzVersion(db, app.id)] : []),
@@ -230,10 +234,10 @@ export async function deactivateUser(db: Db, actor: Actor, app: AppRow, current:
   assertActive(app);
   const { user } = current;
   if (user.status === 'deactivated') return current;
-  const next: UserRow = { ...user, status: 'deactivated', deactivatedAt: now, tokensInvalidBefore: now, updatedAt: now };
+  const next: UserRow = { ...user, status: 'deactivated', deactivatedAt: now, tokensInvalidBefore: now, tokenEpoch: user.tokenEpoch + 1, updatedAt: now };
   await tenantWrite(db, app.id, [
     guard(db, sql`EXISTS (SELECT 1 FROM users WHERE id = ${user.id} AND app_id = ${app.id} AND status = 'active')`),
-    db.update(users).set({ status: 'deactivated', deactivatedAt: now, tokensInvalidBefore: now, updatedAt: now })
+    db.update(users).set({ status: 'deactivated', deactivatedAt: now, tokensInvalidBefore: now, tokenEpoch: sql`${users.tokenEpoch} + 1`, updatedAt: now })
       .where(and(eq(users.id, user.id), eq(users.appId, app.id))),
     bumpAuthzVersion(db, app.id),
     auditEntry(db, actor, { appId: app.id, action: 'user.deactivated', targetType: 'user', targetId: user.id, metadata: { email: user.email } }, now),

@@ -9,7 +9,7 @@ import { app } from '../../src/app';
 import { OPERATIONS } from '../../src/openapi/operations';
 
 async function fetchDocument(base = 'https://api.productcraft.co') {
-  const res = await app.request(`${base}/v1/openapi.json`, {}, {});
+  const res = await app.request(`${base}/v1/openapi.json`, {}, { PUBLIC_BASE_URL: base });
   expect(res.status).toBe(200);
   expect(res.headers.get('Cache-Control')).toBe('public, max-age=300');
   return (await res.json()) as any;
@@ -72,7 +72,7 @@ describe('the OpenAPI document', () => {
 
 describe('the docs page', () => {
   it('renders every operation, escaped, with no script and no external asset', async () => {
-    const res = await app.request('https://api.productcraft.co/docs', {}, {});
+    const res = await app.request('https://api.productcraft.co/docs', {}, { PUBLIC_BASE_URL: 'https://api.productcraft.co' });
     expect(res.status).toBe(200);
     expect(res.headers.get('Content-Type')).toMatch(/^text\/html/);
     expect(res.headers.get('Content-Security-Policy')).toBe("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");

@@ -9,7 +9,7 @@
  */
 import { env } from 'cloudflare:test';
 import { SignJWT, base64url, decodeJwt, decodeProtectedHeader, exportJWK, exportSPKI, generateKeyPair, importJWK, type JWTPayload } from 'jose';
-import { unsealSigningKey } from '../../src/auth/signing-keys';
+import { sealingKey, unsealSigningKey } from '../../src/auth/signing-keys';
 import { BASE, api } from '../helpers';
 
 export interface ForgedToken {
@@ -50,7 +50,7 @@ function rawToken(header: object, payload: object, signature = ''): string {
  */
 async function forge(claims: JWTPayload | string, header: Record<string, unknown> = {}): Promise<string> {
   const row = await env.DB.prepare("SELECT kid, private_jwk_sealed AS sealed FROM signing_keys WHERE status = 'active'").first<{ kid: string; sealed: string }>();
-  const key = await unsealSigningKey(row!.sealed, row!.kid, env.HEIMDALL_KEY_ENCRYPTION_KEY);
+  const key = await unsealSigningKey(row!.sealed, row!.kid, await sealingKey(env));
   // A string is the payload segment as is (for payloads that are not JSON).
   const payload = typeof claims === 'string' ? claims : encode(claims);
   const input = `${encode({ alg: 'RS256', kid: row!.kid, typ: 'at+jwt', ...header })}.${payload}`;

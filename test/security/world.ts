@@ -45,7 +45,7 @@ export async function mintRefreshToken(appId: string, userId: string): Promise<s
   const familyId = newFamilyId(Date.now());
   const token = newRefreshToken(familyId);
   const stub = env.REFRESH_TOKENS.get(env.REFRESH_TOKENS.idFromName(`${appId}:${familyId}`));
-  await stub.start({ appId, userId, familyId, hash: await hashSecret(token), now: Date.now() });
+  await stub.start({ appId, userId, familyId, hash: await hashSecret(token), now: Date.now(), appEpoch: 0, userEpoch: 0 });
   return token;
 }
 
