@@ -13,6 +13,7 @@ import {
   expectError,
   login,
   seedApp,
+  type ApiResponse,
 } from './helpers';
 
 async function setup() {
@@ -78,40 +79,71 @@ describe('authorize', () => {
 // them through /v1/authorize and the edge SDK alike.
 
 describe('authorize is authoritative within five seconds', () => {
-  it('refuses a deactivated user\'s token', async () => {
+  /** Polls until the token gets the one 401 of a dead token (at most the five seconds of docs/tokens.md#freshness). */
+  async function refusedWithinFiveSeconds(token: string): Promise<void> {
+    let last: ApiResponse | undefined;
+    await eventually(async () => {
+      last = await authorizeCall({ token, permission: 'projects:read' });
+      return last.status !== 200;
+    });
+    expectError(last!, 401, 'INVALID_TOKEN');
+  }
+
+  async function allowed(token: string): Promise<void> {
+    const res = await authorizeCall({ token, permission: 'projects:read' });
+    expect(res.status, res.text).toBe(200);
+    expect(res.body.allowed).toBe(true);
+  }
+
+  async function changed(res: Promise<ApiResponse>): Promise<void> {
+    const answer = await res;
+    expect(answer.status, answer.text).toBe(200);
+  }
+
+  it('refuses a deactivated user\'s token, also after a reactivation, while a newer token passes', async () => {
     const { app, user, token } = await setup();
-    expect((await authorizeCall({ token, permission: 'projects:read' })).status).toBe(200);
-    await api('DELETE', `/v1/apps/${app.name}/users/${user.id}`);
-    await eventually(async () => (await authorizeCall({ token, permission: 'projects:read' })).status === 401);
-    // Reactivation does not revive tokens issued before the deactivation.
-    await api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { status: 'active' } });
-    await new Promise((r) => setTimeout(r, 1200));
+    await allowed(token);
+    await changed(api('DELETE', `/v1/apps/${app.name}/users/${user.id}`));
+    await refusedWithinFiveSeconds(token);
+    await changed(api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { status: 'active' } }));
+    const newer = await login(app.name, 'jane@acme.co', PASSWORD);
+    await allowed(newer.body.access_token);
     expectError(await authorizeCall({ token, permission: 'projects:read' }), 401, 'INVALID_TOKEN');
   });
 
   it('reflects a removed role and a changed role', async () => {
     const { app, user, token } = await setup();
-    await api('PATCH', `/v1/apps/${app.name}/roles/editor`, { body: { permissions: ['projects:read'] } });
+    await changed(api('PATCH', `/v1/apps/${app.name}/roles/editor`, { body: { permissions: ['projects:read'] } }));
     await eventually(async () => (await authorizeCall({ token, permission: 'projects:write' })).body.allowed === false);
-    await api('DELETE', `/v1/apps/${app.name}/users/${user.id}/roles/editor`);
+    const denied = await authorizeCall({ token, permission: 'projects:write' });
+    expect(denied.body).toMatchObject({ allowed: false, reason: 'permission_denied', roles: ['editor'], permissions: ['projects:read'] });
+    await changed(api('DELETE', `/v1/apps/${app.name}/users/${user.id}/roles/editor`));
     await eventually(async () => {
       const res = await authorizeCall({ token, permission: 'projects:read' });
       return res.body.allowed === false && res.body.roles.length === 0;
     });
+    const none = await authorizeCall({ token, permission: 'projects:read' });
+    expect(none.status).toBe(200);
+    expect(none.body).toMatchObject({ allowed: false, reason: 'permission_denied', roles: [], permissions: [] });
   });
 
-  it('refuses every token of an archived app, also after a restore', async () => {
+  it('refuses every token of an archived app, also after a restore, while a newer token passes', async () => {
     const { app, token } = await setup();
-    await api('DELETE', `/v1/apps/${app.name}`);
-    await eventually(async () => (await authorizeCall({ token, permission: 'projects:read' })).status === 401);
-    await api('PATCH', `/v1/apps/${app.name}`, { body: { status: 'active' } });
-    await new Promise((r) => setTimeout(r, 1200));
+    await changed(api('DELETE', `/v1/apps/${app.name}`));
+    await refusedWithinFiveSeconds(token);
+    await changed(api('PATCH', `/v1/apps/${app.name}`, { body: { status: 'active' } }));
+    const newer = await login(app.name, 'jane@acme.co', PASSWORD);
+    await allowed(newer.body.access_token);
     expectError(await authorizeCall({ token, permission: 'projects:read' }), 401, 'INVALID_TOKEN');
   });
 
-  it('refuses tokens issued before a password change', async () => {
+  it('refuses tokens issued before a password change, while one issued after passes', async () => {
     const { app, user, token } = await setup();
-    await api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { password: OTHER_PASSWORD } });
-    await eventually(async () => (await authorizeCall({ token, permission: 'projects:read' })).status === 401);
+    await allowed(token);
+    await changed(api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { password: OTHER_PASSWORD } }));
+    await refusedWithinFiveSeconds(token);
+    const newer = await login(app.name, 'jane@acme.co', OTHER_PASSWORD);
+    expect(newer.status, newer.text).toBe(200);
+    await allowed(newer.body.access_token);
   });
 });

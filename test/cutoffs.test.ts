@@ -104,6 +104,18 @@ describe('cut-offs within one millisecond', () => {
     await expectExactCutoff(app.name, before, after);
   });
 
+  it('a snapshot that saw the deactivation does not refuse a token issued after the reactivation', async () => {
+    const { app, user } = await setup();
+    const before = await signIn(app.name);
+    expect((await api('DELETE', `/v1/apps/${app.name}/users/${user.id}`)).status).toBe(200);
+    // This isolate now holds the deactivated state, fresh for a while.
+    expect(await authorizes(before.access)).toBe(401);
+    expect((await api('PATCH', `/v1/apps/${app.name}/users/${user.id}`, { body: { status: 'active' } })).status).toBe(200);
+    const after = await signIn(app.name);
+    expect(await authorizes(after.access)).toBe(200);
+    expect(await authorizes(before.access)).toBe(401);
+  });
+
   it('a change that is not a cut-off (a new display name) ends no token', async () => {
     const { app, user } = await setup();
     const before = await signIn(app.name);

@@ -135,7 +135,10 @@ describe('the scheduled job', () => {
     } finally {
       vi.useRealTimers();
     }
-    expect(app.name).toBeTruthy();
+    // Once the clock is back, a login is signed by the key the schedule promoted.
+    const fresh = await login(app.name, 'jane@acme.co', PASSWORD);
+    expect(fresh.status, fresh.text).toBe(200);
+    expect(kidOf(fresh.body.access_token)).not.toBe(kidBefore);
   });
 });
 
