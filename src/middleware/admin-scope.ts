@@ -45,11 +45,15 @@ export function requireAppCreation(): MiddlewareHandler<AppEnv> {
 }
 
 /** Routes for the root key alone (admin keys, signing keys, the global audit log). */
+/** Marks the `requireRoot` middleware, so the router can be read for root-only routes (names do not survive bundling). */
+export const ROOT_ONLY = Symbol('heimdall.rootOnly');
+
 export function requireRoot(): MiddlewareHandler<AppEnv> {
-  return async function requireRoot(c, next) {
+  const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     if (c.var.admin.id !== 'root') throw forbidden('only the root key may do this');
     await next();
   };
+  return Object.assign(middleware, { [ROOT_ONLY]: true });
 }
 
 /** The audit actor of a request: the admin key's id (`root` for the root key), IP and user agent. */

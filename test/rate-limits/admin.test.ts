@@ -6,7 +6,7 @@ import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/app';
 import { expectError, uniqueName } from '../helpers';
-import { LIMITS, WINDOW_SECONDS, call, freshWindow, insertApp, insertKey, rateLimitOf, sleep, uniqueIp } from './helpers';
+import { LIMITS, WINDOW_SECONDS, call, freshWindow, insertApp, insertKey, rateLimitOf, setClock, uniqueIp } from './helpers';
 
 const LIMIT = LIMITS.admin;
 
@@ -160,7 +160,7 @@ describe('the admin rate limit', () => {
     const reset = await freshWindow();
     for (let i = 0; i < LIMIT; i++) await call('GET', '/v1/apps', { key });
     expectError(await call('GET', '/v1/apps', { key }), 429, 'RATE_LIMITED');
-    await sleep(reset * 1000 - Date.now() + 25);
+    setClock(reset * 1000 + 25);
     const next = await call('GET', '/v1/apps', { key });
     expect(next.status).toBe(200);
     expect(rateLimitOf(next)).toEqual({ limit: LIMIT, remaining: LIMIT - 1, reset: reset + WINDOW_SECONDS, retryAfter: null });
@@ -182,7 +182,7 @@ describe('the admin rate limit', () => {
     expect(await stub.lease({ limit: LIMIT, windowSeconds: WINDOW_SECONDS })).toMatchObject({ units: 0, granted: LIMIT });
 
     // After the window, the alarm (run here if it has not fired yet) deletes the bucket.
-    await sleep(reset * 1000 - Date.now() + 50);
+    setClock(reset * 1000 + 50);
     await runDurableObjectAlarm(stub);
     expect(await inspect()).toEqual({ entries: [], alarm: null });
   });

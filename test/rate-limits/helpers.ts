@@ -5,7 +5,7 @@
  * fresh key, a fresh client IP) and starts at the beginning of a window.
  */
 import { env } from 'cloudflare:test';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 import { hashSecret } from '../../src/auth/secrets';
 import { newId, newSecret } from '../../src/lib/ids';
 import { api, uniqueName, type ApiResponse } from '../helpers';
@@ -17,18 +17,24 @@ export const LIMITS = {
   authorize: Number(env.RATE_LIMIT_AUTHORIZE_PER_MIN),
 };
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Moves the clock to just after the start of the next window, so that
+ * everything a test does next falls in one window, and stops it there.
+ * Returns that window's end (the expected Reset). The Worker, its isolate's
+ * leases and the RateLimiter objects run in this isolate and read the same
+ * `Date`, so no test waits for a real window to pass; the clock only moves
+ * forward, from one test to the next.
+ */
+export function freshWindow(): number {
+  const length = WINDOW_SECONDS * 1000;
+  const start = Date.now() - (Date.now() % length) + length;
+  vi.useFakeTimers({ toFake: ['Date'], now: start + 25 });
+  return start / 1000 + WINDOW_SECONDS;
 }
 
-/**
- * Waits until a window has just begun, so that everything a test does next
- * falls in one window. Returns that window's end (the expected Reset).
- */
-export async function freshWindow(): Promise<number> {
-  const length = WINDOW_SECONDS * 1000;
-  await sleep(length - (Date.now() % length) + 25);
-  return Math.floor(Date.now() / length) * WINDOW_SECONDS + WINDOW_SECONDS;
+/** Moves the stopped clock to `ms` past the epoch (just past a window's end, say). */
+export function setClock(ms: number): void {
+  vi.setSystemTime(ms);
 }
 
 /** A managed admin key written straight into D1: its own, untouched buckets. */

@@ -2,7 +2,7 @@
  * The route table of the security suites, read from the router itself
  * (`app.routes`), never written by hand: every (method, path) the Worker
  * serves, what guards it (from `PUBLIC_ROUTES` and the `requireRoot`
- * middleware the router holds), and its request schema (carried by
+ * middleware the router holds, recognised by its `ROOT_ONLY` mark), and its request schema (carried by
  * `jsonBody` under `ROUTE_SCHEMA`).
  *
  * What the table cannot read from the router it takes from two maps keyed so
@@ -13,6 +13,7 @@
  */
 import type { z } from 'zod';
 import { PUBLIC_ROUTES, TOKEN_ROUTES, app } from '../../src/app';
+import { ROOT_ONLY } from '../../src/middleware/admin-scope';
 import { ROUTE_SCHEMA, type RouteSchemaMeta } from '../../src/lib/validation';
 import { PASSWORD } from '../helpers';
 import type { World } from './world';
@@ -55,8 +56,8 @@ function middlewareMatches(pattern: string, path: string): boolean {
   return new RegExp(`^${source}$`).test(path);
 }
 
-function handlerName(handler: unknown): string {
-  return typeof handler === 'function' ? handler.name : '';
+function isRootOnly(handler: unknown): boolean {
+  return typeof handler === 'function' && (handler as { [ROOT_ONLY]?: boolean })[ROOT_ONLY] === true;
 }
 
 function build(): Route[] {
@@ -68,7 +69,7 @@ function build(): Route[] {
     let route = byId.get(id);
     if (!route) {
       const rootOnly = [...middleware.filter((m) => middlewareMatches(m.path, entry.path)), ...app.routes.filter((r) => `${r.method} ${r.path}` === id)]
-        .some((m) => handlerName(m.handler) === 'requireRoot');
+        .some((m) => isRootOnly(m.handler));
       const access: Access = !PUBLIC.has(entry.path)
         ? rootOnly ? 'root' : 'admin'
         : TOKEN_LIKE.has(entry.path) ? 'token' : entry.path === '/v1/authorize' ? 'authorize' : 'document';
