@@ -24,7 +24,6 @@
  */
 import { constants, cpus, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { benchCases } from './bench/cases.mjs';
 import { runLoad, stopLoad } from './bench/load.mjs';
 import { measurePasswordCost } from './bench/password-cost.mjs';

@@ -62,7 +62,7 @@ describe('creating an app', () => {
   it('accepts names of exactly 3 and 63 characters', async () => {
     const three = `a${Math.random().toString(36).slice(2, 3)}z`;
     expect((await api('POST', '/v1/apps', { body: { name: three } })).status).toBe(201);
-    const long = `${uniqueName()}-`.padEnd(62, 'x') + '9';
+    const long = `${`${uniqueName()}-`.padEnd(62, 'x')}9`;
     expect(long).toHaveLength(63);
     expect((await api('POST', '/v1/apps', { body: { name: long } })).status).toBe(201);
   });
@@ -127,8 +127,8 @@ describe('creating an app', () => {
     expectError(res, 400, 'VALIDATION_ERROR');
     expectDetail(res, '__proto__', 'forbidden_key');
     expect(({} as Record<string, unknown>).admin).toBeUndefined();
-    const constructor = await api('POST', '/v1/apps', { raw: `{"name":"${uniqueName()}","constructor":{"prototype":{"x":1}}}`, headers: { 'Content-Type': 'application/json' } });
-    expectDetail(constructor, 'constructor', 'unknown_field');
+    const viaConstructor = await api('POST', '/v1/apps', { raw: `{"name":"${uniqueName()}","constructor":{"prototype":{"x":1}}}`, headers: { 'Content-Type': 'application/json' } });
+    expectDetail(viaConstructor, 'constructor', 'unknown_field');
   });
 
   it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16'])('refuses the content type %s', async (type) => {
@@ -146,7 +146,7 @@ describe('creating an app', () => {
     const big = JSON.stringify({ name: uniqueName(), metadata: { x: 'y'.repeat(64 * 1024) } });
     const res = await api('POST', '/v1/apps', { raw: big, headers: { 'Content-Type': 'application/json' } });
     expectError(res, 413, 'PAYLOAD_TOO_LARGE');
-    const exact = '{"name":"' + 'a'.repeat(64 * 1024 - 10) + '"}';
+    const exact = `{"name":"${'a'.repeat(64 * 1024 - 10)}"}`;
     expect(exact.length).toBe(64 * 1024 + 1);
     expectError(await api('POST', '/v1/apps', { raw: exact, headers: { 'Content-Type': 'application/json' } }), 413, 'PAYLOAD_TOO_LARGE');
   });

@@ -4,12 +4,8 @@
  * the real audit routes mounted behind a managed admin key.
  */
 import { env } from 'cloudflare:test';
-import { Hono } from 'hono';
 import { database } from '../src/db/client';
 import { auditLogs } from '../src/db/schema';
-import type { AdminPrincipal, AppEnv } from '../src/lib/context';
-import { renderError } from '../src/lib/render-error';
-import { appAuditLogsRoutes, globalAuditLogsRoutes } from '../src/routes/audit-logs';
 import { auditEntry, type AuditEvent } from '../src/services/audit';
 import { BASE, ROOT_KEY, seenBodies, workerFetch } from './helpers';
 

@@ -75,7 +75,7 @@ export async function api<T = any>(method: string, path: string, options: Reques
   // Read as bytes: workerd warns when a non-text type (the NDJSON export) is read with `.text()`.
   const text = new TextDecoder().decode(await res.arrayBuffer());
   if (!isDocumentation(path)) seenBodies.push(text);
-  let parsed: unknown = undefined;
+  let parsed: unknown;
   try {
     parsed = text === '' ? undefined : JSON.parse(text);
   } catch {

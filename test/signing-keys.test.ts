@@ -1,4 +1,4 @@
-import { createExecutionContext, createScheduledController, env } from 'cloudflare:test';
+import { createScheduledController, env } from 'cloudflare:test';
 import { decodeProtectedHeader } from 'jose';
 import { describe, expect, it, vi } from 'vitest';
 import worker from '../src/index';

@@ -139,7 +139,7 @@ export function commitRotation(
   newHash: string,
   now: number,
 ): { state: FamilyState | null; rotatedHash: string | null } {
-  if (!state || state.status !== 'active' || !state.lease || state.lease.id !== leaseId || state.lease.expiresAt <= now) {
+  if (state?.status !== 'active' || !state.lease || state.lease.id !== leaseId || state.lease.expiresAt <= now) {
     return { state, rotatedHash: null };
   }
   return {
@@ -159,7 +159,7 @@ export function abortRotation(state: FamilyState | null, leaseId: string): Famil
  * (current or rotated) can revoke it. Returns whether an active family ended.
  */
 export function revokeByToken(state: FamilyState | null, hash: string, wasRotated: boolean, now: number): { state: FamilyState | null; revoked: boolean } {
-  if (!state || state.status !== 'active') return { state, revoked: false };
+  if (state?.status !== 'active') return { state, revoked: false };
   if (hash !== state.currentHash && !wasRotated) return { state, revoked: false };
   return { state: revoke(state, 'revoked', now), revoked: true };
 }

@@ -12,7 +12,7 @@
  * credentials and archived apps are refused within the poll interval,
  * without a call to Heimdall per request.
  */
-import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { isCanonicalCompactJws } from '../auth/compact-jws';
 import { ACCESS_TOKEN_TYPE, SIGNING_ALGORITHM, type AccessTokenClaims } from '../auth/jwt';
 import { RevocationPoller, type RevocationOptions } from './revocations';
@@ -85,7 +85,7 @@ export function createHeimdallVerifier(options: HeimdallVerifierOptions): Heimda
     async verify(token: string): Promise<HeimdallClaims> {
       // The canonical spelling only, as the server checks it: a token cannot be presented in other spellings.
       if (typeof token !== 'string' || token.length > 16_384 || !isCanonicalCompactJws(token)) throw new HeimdallTokenError('invalid_token', 'malformed token');
-      let payload;
+      let payload: JWTPayload;
       try {
         ({ payload } = await jwtVerify(token, keys, {
           algorithms: [SIGNING_ALGORITHM],
@@ -128,9 +128,15 @@ const verifiers = new WeakMap<object, Map<string, HeimdallVerifier>>();
 export async function verifyHeimdallToken(token: string, options: HeimdallVerifierOptions): Promise<HeimdallClaims> {
   const scope = options.fetch ?? defaultFetch;
   let byOptions = verifiers.get(scope);
-  if (!byOptions) verifiers.set(scope, (byOptions = new Map()));
+  if (!byOptions) {
+    byOptions = new Map();
+    verifiers.set(scope, byOptions);
+  }
   const key = JSON.stringify([options.issuer, options.app, options.jwksUrl, options.clockToleranceSeconds, options.jwksCooldownMs, options.revocations]);
   let verifier = byOptions.get(key);
-  if (!verifier) byOptions.set(key, (verifier = createHeimdallVerifier(options)));
+  if (!verifier) {
+    verifier = createHeimdallVerifier(options);
+    byOptions.set(key, verifier);
+  }
   return verifier.verify(token);
 }

@@ -99,6 +99,15 @@ export function unavailable(cause?: unknown): ApiError {
   return new ApiError('UNAVAILABLE', 'the service is temporarily unavailable; retry shortly', { cause });
 }
 
+/** Runs a Durable Object call; any failure of it (a sync throw included) is 503 UNAVAILABLE. */
+export async function unavailableOnFailure<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    throw unavailable(err);
+  }
+}
+
 /** True for D1's unique-constraint failure, however the driver wraps it. */
 export function isUniqueViolation(err: unknown): boolean {
   return errorText(err).includes('UNIQUE constraint failed');

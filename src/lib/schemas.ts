@@ -35,6 +35,7 @@ export const metadataSchema = z
   });
 
 // Control characters (C0, DEL, C1) and bidi overrides have no place in a name shown to people.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const CONTROL_OR_BIDI = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
 /** A name shown to people: 1-200 characters, no control or bidi-override characters. */

@@ -29,7 +29,7 @@ export function unauthorized(): ApiError {
 
 /** The bearer value of `Authorization`, exactly `Bearer <token>`; null otherwise. */
 export function bearerToken(header: string | undefined): string | null {
-  if (!header || !header.startsWith('Bearer ')) return null;
+  if (!header?.startsWith('Bearer ')) return null;
   const token = header.slice(7);
   return token.length > 0 && token.length <= 512 && !/\s/.test(token) ? token : null;
 }

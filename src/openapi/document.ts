@@ -177,7 +177,8 @@ export function buildOpenApiDocument(routes: readonly RouteEntry[], classes: Rou
     else if (classes.optionalKeyRoutes.includes(path)) operation.security = [{}, { adminKey: [] }];
     else if (classes.basicAuthRoutes.includes(path)) operation.security = [{}, { clientBasic: [] }];
     else operation.security = [];
-    (paths[apiPath] ??= {})[method.toLowerCase()] = operation;
+    paths[apiPath] ??= {};
+    paths[apiPath][method.toLowerCase()] = operation;
   }
   return {
     openapi: '3.1.0',

@@ -17,7 +17,7 @@
  * secret: it is in every token the service holds) a way to lock that service
  * out.
  */
-import { type ClientAuthMethod } from '../auth/client-authentication';
+import type { ClientAuthMethod } from '../auth/client-authentication';
 import { fromHex, sha256, timingSafeEqual } from '../auth/secrets';
 import type { CredentialRow } from '../db/schema';
 import { assertActive } from './apps';

@@ -7,7 +7,7 @@
 import { accountPolicy, ipPolicy, type AttemptOutcome, type ThrottlePolicy } from '../auth/login-throttle';
 import type { LoginThrottle } from '../durable-objects/login-throttle';
 import { config, type Env } from '../env';
-import { ApiError, unavailable } from '../lib/errors';
+import { ApiError, unavailable, unavailableOnFailure } from '../lib/errors';
 
 interface Counter {
   stub: DurableObjectStub<LoginThrottle>;
@@ -27,13 +27,10 @@ export async function beginLoginAttempt(env: Env, appId: string, email: string, 
     { stub: env.LOGIN_THROTTLE.get(env.LOGIN_THROTTLE.idFromName(`acct:${appId}:${email}`)), policy: accountPolicy(max), reservationId: null },
     { stub: env.LOGIN_THROTTLE.get(env.LOGIN_THROTTLE.idFromName(`ip:${ip}`)), policy: ipPolicy(max), reservationId: null },
   ];
-  let results;
-  try {
-    results = await Promise.all(counters.map((c) => c.stub.begin(c.policy, now)));
-  } catch (err) {
-    throw unavailable(err);
-  }
-  results.forEach((r, i) => (counters[i]!.reservationId = r.reservationId));
+  const results = await unavailableOnFailure(() => Promise.all(counters.map((c) => c.stub.begin(c.policy, now))));
+  results.forEach((r, i) => {
+    counters[i]!.reservationId = r.reservationId;
+  });
   const finish = async (outcome: AttemptOutcome): Promise<number> => {
     try {
       const done = await Promise.all(

@@ -6,12 +6,12 @@ import { and, asc, eq } from 'drizzle-orm';
 import { type AccessTokenClaims, signAccessToken } from '../auth/jwt';
 import { DUMMY_PASSWORD_HASH, hashPassword, normalisePassword, verifyPassword } from '../auth/passwords';
 import { mergePermissions } from '../auth/permissions';
-import { newFamilyId, newRefreshToken, parseRefreshToken } from '../auth/refresh-tokens';
+import { type BeginOutcome, newFamilyId, newRefreshToken, parseRefreshToken } from '../auth/refresh-tokens';
 import { hashSecret } from '../auth/secrets';
 import type { Db } from '../db/client';
 import { apps, roles, userRoles, users, type AppRow, type UserRow } from '../db/schema';
 import { config, type Env } from '../env';
-import { ApiError, invalidToken, unavailable } from '../lib/errors';
+import { ApiError, invalidToken, unavailable, unavailableOnFailure } from '../lib/errors';
 import { ulid } from '../lib/ids';
 import { assertActive } from './apps';
 import { auditEntry, type Actor } from './audit';
@@ -180,12 +180,7 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
   if (!parsed) throw invalidToken();
   const stub = familyStub(ctx.env, app.id, parsed.familyId);
   const hash = await hashSecret(presented);
-  let begun;
-  try {
-    begun = await stub.begin(hash, ctx.now);
-  } catch (err) {
-    throw unavailable(err);
-  }
+  const begun: BeginOutcome = await unavailableOnFailure(async () => stub.begin(hash, ctx.now));
   if (begun.kind === 'reused') {
     await auditEntry(ctx.db, ctx.actor, {
       appId: app.id,
@@ -209,7 +204,7 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
       ctx.db.select().from(users).where(and(eq(users.id, begun.userId), eq(users.appId, app.id))).get(),
       ctx.db.select().from(apps).where(eq(apps.id, app.id)).get(),
     ]);
-    const invalidated = !user || user.status !== 'active' || current?.status !== 'active' || cutOffSince(begun, user, current);
+    const invalidated = user?.status !== 'active' || current?.status !== 'active' || cutOffSince(begun, user, current);
     if (invalidated) {
       await stub.revokeFamily('user_or_app_invalidated', ctx.now);
       throw invalidToken();
@@ -228,7 +223,7 @@ export async function refreshGrant(ctx: GrantContext, app: AppRow, presented: st
     await stub.abort(begun.leaseId).catch(() => undefined);
     throw err;
   }
-  let committed;
+  let committed: boolean;
   try {
     committed = await stub.commit(begun.leaseId, await hashSecret(refreshToken), ctx.now);
   } catch (err) {
@@ -264,12 +259,8 @@ function cutOffSince(family: { createdAt: number; appEpoch?: number | undefined;
 export async function revokeRefreshToken(ctx: GrantContext, app: AppRow, presented: string): Promise<void> {
   const parsed = parseRefreshToken(presented);
   if (!parsed) return;
-  let result;
-  try {
-    result = await familyStub(ctx.env, app.id, parsed.familyId).revokeWithToken(await hashSecret(presented), ctx.now);
-  } catch (err) {
-    throw unavailable(err);
-  }
+  const hash = await hashSecret(presented);
+  const result = await unavailableOnFailure(() => familyStub(ctx.env, app.id, parsed.familyId).revokeWithToken(hash, ctx.now));
   if (!result.revoked) return;
   await auditEntry(ctx.db, ctx.actor, {
     appId: app.id,
