@@ -8,7 +8,7 @@ import { except } from 'hono/combine';
 import { ApiError } from './lib/errors';
 import type { AppEnv } from './lib/context';
 import { renderError } from './lib/render-error';
-import { adminAuth } from './middleware/admin-auth';
+import { identifyAdmin, requireAdmin } from './middleware/admin-auth';
 import { currentSchema, validConfiguration } from './middleware/configured';
 import { requireAppAccess, requireRoot, requireWriteAccess } from './middleware/admin-scope';
 import { rateLimit } from './middleware/rate-limit';
@@ -80,19 +80,21 @@ app.use('*', validConfiguration());
 // The API's own documentation is built from the router alone: no database.
 app.use('*', except(['/v1/openapi.json', '/docs'], currentSchema()));
 
-// Rate limits (docs/rate-limits.md#groups-and-buckets), and admin authentication, which applies the
-// admin and authorize limits. All before the body limit, so that a 413 is
-// counted and carries the rate-limit headers. Each request is in exactly one
-// group: one bucket, at most one Durable Object call. Routes added later
-// inherit this from their path; they must not add a limiter of their own.
+// Rate limits (docs/rate-limits.md#groups-and-buckets) and admin
+// authentication, in this order: identify the caller, spend its bucket,
+// then refuse a caller without a valid key (so bad keys are counted too).
+// All before the body limit, so that a 413 is counted and carries the
+// rate-limit headers. Each request is in exactly one group: one bucket, at
+// most one Durable Object call. Routes added later inherit this from their
+// path; they must not add a limiter of their own.
 for (const path of TOKEN_ROUTES) app.use(path, rateLimit('token'));
 app.use('/v1/invites/:invite_token/accept', rateLimit('token'));
-app.use('/v1/authorize', adminAuth({ group: 'authorize', optional: true }));
+app.use('/v1/authorize', identifyAdmin({ optional: true }), rateLimit('authorize'), requireAdmin({ optional: true }));
 
 // Admin group. Hono's `/x/*` also matches `/x` itself, so one pattern covers
 // a collection and everything under it (registering both would run the
 // middleware, and count the request, twice).
-const adminOnly = [adminAuth(), requireWriteAccess()] as const;
+const adminOnly = [identifyAdmin(), rateLimit('admin'), requireAdmin(), requireWriteAccess()] as const;
 app.use('/v1/apps/*', except([...PUBLIC_APP_ROUTES], ...adminOnly));
 // Structural tenant check: every route on an app, `/v1/apps/:app_name` and
 // anything nested under it (users, roles, credentials, invites, audit logs,

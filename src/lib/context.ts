@@ -17,10 +17,16 @@ export interface AdminPrincipal {
 export interface Variables {
   requestId: string;
   /**
-   * Set by the admin-auth middleware on admin routes. On `/v1/authorize`
-   * the key is optional: there it is unset when no key was sent.
+   * Set by `requireAdmin` on admin routes. On `/v1/authorize` the key is
+   * optional: there it is unset when no key was sent.
    */
   admin: AdminPrincipal;
+  /**
+   * What `identifyAdmin` found: the principal of a valid key, or null (no
+   * key, a wrong one, or storage failed: then `failure` holds the error).
+   * The rate limit picks its bucket from it; `requireAdmin` decides.
+   */
+  caller: { principal: AdminPrincipal | null; failure?: unknown };
   /** Rate-limit headers of this request, applied to every answer (errors too). */
   rateLimitHeaders: Record<string, string> | undefined;
 }

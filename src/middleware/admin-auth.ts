@@ -3,22 +3,21 @@
  * key from the `HEIMDALL_ROOT_KEY` secret or a managed `hk_...` key. Every
  * failure is the same 401, whatever was wrong.
  *
- * It also applies the rate limit of the request (docs/rate-limits.md#groups-and-buckets), because the
- * bucket depends on who is calling: a valid key spends its own bucket, and
- * anything else (no key, a wrong, malformed or revoked one) spends a bucket of
- * the client IP before it is refused. Counting only after a successful
- * authentication would let random keys probe without limit; counting against
- * the key the caller claims would let anyone drain a victim's bucket.
+ * Two middlewares, with the rate limit between them in app.ts
+ * (docs/rate-limits.md#groups-and-buckets): `identifyAdmin` finds who is
+ * calling, the limit spends that caller's bucket (a valid key its own; no
+ * key, a wrong, malformed or revoked one a bucket of the client IP), and
+ * `requireAdmin` refuses. Counting only after a successful authentication
+ * would let random keys probe without limit; counting against the key the
+ * caller claims would let anyone drain a victim's bucket.
  */
 import type { MiddlewareHandler } from 'hono';
 import { sha256, timingSafeEqual } from '../auth/secrets';
 import { database } from '../db/client';
 import { rootKey, type Env } from '../env';
-import { clientIp, type AdminPrincipal, type AppEnv } from '../lib/context';
+import type { AdminPrincipal, AppEnv } from '../lib/context';
 import { ApiError } from '../lib/errors';
-import { ipBucket, keyBucket } from '../rate-limit/buckets';
 import { cachedPrincipalOfManagedKey, principalOfManagedKey } from '../services/admin-keys';
-import { enforceRateLimit } from './rate-limit';
 
 export const ROOT_PRINCIPAL: AdminPrincipal = Object.freeze({ id: 'root', apps: null, readOnly: false });
 
@@ -68,46 +67,54 @@ export async function resolveAdminKey(
   return null;
 }
 
-export interface AdminAuthOptions {
-  /** The rate-limit group of the routes behind it (docs/rate-limits.md#groups-and-buckets). Default `admin`. */
-  group?: 'admin' | 'authorize';
+export interface IdentifyOptions {
   /**
-   * The key is optional (`/v1/authorize`, where it only selects the bucket):
-   * a request without `Authorization` passes with no `c.var.admin`. A key
-   * that is sent must still be valid.
+   * The key is optional (`/v1/authorize`, where it only selects the
+   * rate-limit bucket): a request without `Authorization` passes with no
+   * `c.var.admin`. A key that is sent must still be valid.
    */
   optional?: boolean;
-  /** Managed-key lookup; defaults to D1. */
+  /** Managed-key lookup; defaults to D1 (on `/v1/authorize`, cached for 3 s). */
   resolveManagedKey?: ManagedKeyResolver;
 }
 
-/** Authenticates the admin key, applies the rate limit, and sets `c.var.admin`. */
-export function adminAuth(options: AdminAuthOptions = {}): MiddlewareHandler<AppEnv> {
-  const group = options.group ?? 'admin';
-  if (group !== 'admin' && group !== 'authorize') throw new Error(`adminAuth: unknown rate-limit group ${String(group)}`);
+/**
+ * First of three steps, composed in app.ts (identify → limit → require):
+ * resolves the presented key to its principal, or null, into
+ * `c.var.caller`. It never refuses by itself, so that the rate limit counts
+ * every request, even one with a bad key or one whose key lookup failed.
+ */
+export function identifyAdmin(options: IdentifyOptions = {}): MiddlewareHandler<AppEnv> {
   const optional = options.optional ?? false;
-  if (optional && group !== 'authorize') throw new Error('adminAuth: only /v1/authorize takes an optional admin key');
-  const resolveManagedKey = options.resolveManagedKey ?? (group === 'authorize' ? resolveManagedKeyCached : resolveManagedKeyFromDb);
-
-  return async function adminAuth(c, next) {
+  const resolveManagedKey = options.resolveManagedKey ?? (optional ? resolveManagedKeyCached : resolveManagedKeyFromDb);
+  return async function identifyAdmin(c, next) {
     const header = c.req.header('Authorization');
     // Checked before anything else, so every admin route answers the same 500
     // to a deployment without its root key, whatever key is presented.
     if (!(optional && header === undefined)) rootKey(c.env);
     const presented = bearerToken(header);
-    let principal: AdminPrincipal | null = null;
-    let lookupFailure: unknown;
     try {
-      principal = presented ? await resolveAdminKey(c.env, presented, resolveManagedKey) : null;
+      c.set('caller', { principal: presented ? await resolveAdminKey(c.env, presented, resolveManagedKey) : null });
     } catch (err) {
-      // Storage failed: nobody is authenticated. Still count the request, so
-      // even this 503 is limited and carries the rate-limit headers.
-      lookupFailure = err;
+      // Storage failed: nobody is identified. The limit still counts the request.
+      c.set('caller', { principal: null, failure: err });
     }
-    await enforceRateLimit(c, group, principal ? keyBucket(group, principal.id) : ipBucket(group, clientIp(c)));
-    if (lookupFailure !== undefined) throw lookupFailure;
-    if (principal) c.set('admin', principal);
-    else if (!(optional && header === undefined)) throw unauthorized();
+    await next();
+  };
+}
+
+/**
+ * Last step: the request goes on only with a valid admin key (or, where the
+ * key is optional, with none at all), and sets `c.var.admin`. Every failure
+ * is the same 401; a failed lookup is its 503.
+ */
+export function requireAdmin(options: { optional?: boolean } = {}): MiddlewareHandler<AppEnv> {
+  const optional = options.optional ?? false;
+  return async function requireAdmin(c, next) {
+    const caller = c.get('caller');
+    if (caller.failure !== undefined) throw caller.failure;
+    if (caller.principal) c.set('admin', caller.principal);
+    else if (!(optional && c.req.header('Authorization') === undefined)) throw unauthorized();
     await next();
   };
 }

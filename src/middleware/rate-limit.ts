@@ -18,7 +18,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { config, type Env } from '../env';
 import { clientIp, type AppEnv } from '../lib/context';
 import { ApiError, unavailable } from '../lib/errors';
-import { inviteBucket, tokenBucket, type RateLimitGroup } from '../rate-limit/buckets';
+import { inviteBucket, ipBucket, keyBucket, tokenBucket, type RateLimitGroup } from '../rate-limit/buckets';
 import { LeaseCache, type Admission } from '../rate-limit/lease-cache';
 import { windowAt, type RateLimitRule } from '../rate-limit/policy';
 
@@ -79,17 +79,23 @@ export function rateLimitHeaders(a: { limit: number; remaining: number; resetAt:
 }
 
 /**
- * The token group (docs/rate-limits.md#groups-and-buckets): the token endpoints, per app and client IP,
- * and invite accept, per client IP. Admin routes are limited by `adminAuth`
- * and `/v1/authorize` by `adminAuth({ group: 'authorize', optional: true })`,
- * because their bucket depends on the admin key.
+ * The rate limit of a group (docs/rate-limits.md#groups-and-buckets).
+ * `token`: the token endpoints, per app and client IP, and invite accept,
+ * per client IP. `admin` and `authorize`: per admin key, after
+ * `identifyAdmin` has found it, else per client IP.
  */
-export function rateLimit(group: 'token'): MiddlewareHandler<AppEnv> {
-  if (group !== 'token') throw new Error(`rateLimit: the ${String(group)} group is applied by adminAuth`);
+export function rateLimit(group: RateLimitGroup): MiddlewareHandler<AppEnv> {
   return async function rateLimit(c, next) {
-    const appName = c.req.param('app_name');
     const ip = clientIp(c);
-    await enforceRateLimit(c, 'token', appName === undefined ? inviteBucket(ip) : tokenBucket(appName, ip));
+    let bucket: string;
+    if (group === 'token') {
+      const appName = c.req.param('app_name');
+      bucket = appName === undefined ? inviteBucket(ip) : tokenBucket(appName, ip);
+    } else {
+      const principal = c.get('caller')?.principal;
+      bucket = principal ? keyBucket(group, principal.id) : ipBucket(group, ip);
+    }
+    await enforceRateLimit(c, group, bucket);
     await next();
   };
 }

@@ -1,8 +1,8 @@
 /**
  * POST /v1/authorize (docs/tokens.md#authorize): verify a token and check permissions.
  * An admin key is optional (it selects the rate-limit bucket), but a key
- * that is sent must be valid: `adminAuth({ group: 'authorize', optional })`
- * in app.ts checks it and applies the limit.
+ * that is sent must be valid: `identifyAdmin`, `rateLimit('authorize')` and
+ * `requireAdmin`, with `optional`, check it and apply the limit in app.ts.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
