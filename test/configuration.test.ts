@@ -6,7 +6,7 @@
  */
 import { env } from 'cloudflare:test';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ROOT_KEY, api, createUser, expectError, freshIp, PASSWORD, seedApp, workerFetch } from './helpers';
+import { ROOT_KEY, api, createUser, expectError, freshIp, login, PASSWORD, seedApp, workerFetch } from './helpers';
 import { callRoute } from './security/call';
 import { ROUTES } from './security/routes';
 import { buildWorld } from './security/world';
@@ -54,12 +54,7 @@ describe('a missing root key', () => {
   it('with no encryption key either, a login is the same configuration error (the sealing key derives from the root key)', async () => {
     const app = await seedApp();
     await createUser(app.name, { email: 'jane@acme.co', password: PASSWORD });
-    const res = await api('POST', `/v1/apps/${app.name}/tokens`, {
-      key: null,
-      body: { grant_type: 'password', email: 'jane@acme.co', password: PASSWORD },
-      headers: { 'CF-Connecting-IP': freshIp() },
-      bindings: { ...env, HEIMDALL_ROOT_KEY: undefined, HEIMDALL_KEY_ENCRYPTION_KEY: undefined },
-    });
+    const res = await login(app.name, 'jane@acme.co', PASSWORD, freshIp(), { ...env, HEIMDALL_ROOT_KEY: undefined, HEIMDALL_KEY_ENCRYPTION_KEY: undefined });
     expectConfigurationError(res, 'HEIMDALL_ROOT_KEY');
   });
 
@@ -99,13 +94,7 @@ describe('an empty PUBLIC_BASE_URL', () => {
   it('is a configuration error where a URL is built for a host that is not local', async () => {
     const app = await seedApp();
     await createUser(app.name, { email: 'jane@acme.co', password: PASSWORD });
-    const login = await api('POST', `/v1/apps/${app.name}/tokens`, {
-      key: null,
-      body: { grant_type: 'password', email: 'jane@acme.co', password: PASSWORD },
-      headers: { 'CF-Connecting-IP': freshIp() },
-      bindings,
-    });
-    expectConfigurationError(login, 'PUBLIC_BASE_URL');
+    expectConfigurationError(await login(app.name, 'jane@acme.co', PASSWORD, freshIp(), bindings), 'PUBLIC_BASE_URL');
     expectConfigurationError(await api('GET', `/v1/apps/${app.name}/.well-known/oauth-authorization-server`, { key: null, bindings }), 'PUBLIC_BASE_URL');
     // Routes that build no URL are unaffected.
     expect((await api('GET', `/v1/apps/${app.name}`, { bindings })).status).toBe(200);

@@ -230,12 +230,13 @@ export interface Login {
   text: string;
 }
 
-/** `grant_type=password` on the app's token endpoint, as a client would send it. */
-export async function login(appName: string, email: string, password: string, ip: string = freshIp()): Promise<Login> {
+/** `grant_type=password` on the app's token endpoint, as a client would send it; `bindings` to run the Worker with other settings. */
+export async function login(appName: string, email: string, password: string, ip: string = freshIp(), bindings?: typeof env): Promise<Login> {
   return api('POST', `/v1/apps/${appName}/tokens`, {
     key: null,
     body: { grant_type: 'password', email, password },
     headers: { 'CF-Connecting-IP': ip },
+    ...(bindings ? { bindings } : {}),
   });
 }
 

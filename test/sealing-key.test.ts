@@ -9,7 +9,7 @@
 import { env } from 'cloudflare:test';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { PASSWORD, api, auditRows, authorizeCall, createRole, createUser, expectError, freshIp, seedApp, verifyLikeAClient } from './helpers';
+import { PASSWORD, api, auditRows, authorizeCall, createRole, createUser, expectError, freshIp, login, seedApp, verifyLikeAClient } from './helpers';
 
 type Bindings = typeof env;
 
@@ -24,12 +24,7 @@ async function setup() {
 }
 
 function loginWith(appName: string, bindings: Bindings) {
-  return api('POST', `/v1/apps/${appName}/tokens`, {
-    key: null,
-    body: { grant_type: 'password', email: 'jane@acme.co', password: PASSWORD },
-    headers: { 'CF-Connecting-IP': freshIp() },
-    bindings,
-  });
+  return login(appName, 'jane@acme.co', PASSWORD, freshIp(), bindings);
 }
 
 async function tokenWith(appName: string, bindings: Bindings): Promise<{ token: string; kid: string }> {

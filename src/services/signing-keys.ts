@@ -164,7 +164,7 @@ export async function activeSigningKey(env: Env, db: Db, now: number, waitUntil?
   }
   // The sealing secret changed since this key was sealed: replace it, or use
   // the replacement another isolate made meanwhile.
-  const replaced = await replaceUnsealableKeys(env, db, current.active!.kid, now);
+  const replaced = await replaceUnsealableKeys(env, db, current, now);
   return unsealActive(replaced, seal);
 }
 
@@ -192,9 +192,10 @@ const SYSTEM_ACTOR: Actor = { id: null, ip: null, userAgent: 'heimdall', request
  * fresh next key are sealed under the current secret. Guarded on the active
  * kid, so concurrent isolates replace it once; the others use the winner's.
  */
-async function replaceUnsealableKeys(env: Env, db: Db, unsealable: string, now: number): Promise<NonNullable<KeyRing['active']>> {
+async function replaceUnsealableKeys(env: Env, db: Db, ring: KeyRing, now: number): Promise<NonNullable<KeyRing['active']>> {
+  const unsealable = ring.active!.kid;
   const [active, next] = await Promise.all([newKeyRow(env, 'active', now), newKeyRow(env, 'next', now)]);
-  const previousNext = (await readRing(db, now)).keys.find((k) => k.status === 'next');
+  const previousNext = ring.keys.find((k) => k.status === 'next');
   const retireUntil = retirementEnd(env, now);
   try {
     await db.batch([
